@@ -1,0 +1,42 @@
+"""langgraph-observe: observability for LangGraph.
+
+Attach :class:`CallbackHandler` to any compiled graph::
+
+    from langgraph_observe import CallbackHandler
+    handler = CallbackHandler()
+    graph.invoke(inputs, config={"callbacks": [handler]})
+
+Spans go to an embedded SQLite store by default, and at the same time to Prometheus,
+OpenTelemetry and Langfuse when those are configured.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .adapters.langchain import CallbackHandler
+from .config import ConfigError, Settings
+from .events import (
+    ErrorClass,
+    SpanKind,
+    SpanRecord,
+    SpanStatus,
+    TokenUsage,
+)
+
+try:
+    __version__ = version("langgraph-observe")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "CallbackHandler",
+    "ConfigError",
+    "ErrorClass",
+    "Settings",
+    "SpanKind",
+    "SpanRecord",
+    "SpanStatus",
+    "TokenUsage",
+    "__version__",
+]

@@ -1,0 +1,97 @@
+"""Core settings of the callback adapter and the default sinks.
+
+One precedence rule everywhere: **argument > environment variable > config file > default**.
+
+| setting | env var | default | meaning |
+| --- | --- | --- | --- |
+| ``store_path`` | ``LANGGRAPH_OBSERVE_STORE`` | ``./.langgraph_observe/traces.db`` | SQLite file of the local store |
+| ``capture_io`` | ``LANGGRAPH_OBSERVE_CAPTURE_IO`` | ``true`` | record inputs and outputs |
+| ``max_payload_chars`` | ``LANGGRAPH_OBSERVE_MAX_PAYLOAD_CHARS`` | ``4000`` | cut captured inputs/outputs to this many characters |
+| ``keep_plumbing`` | ``LANGGRAPH_OBSERVE_KEEP_PLUMBING`` | ``false`` | keep LangGraph's internal runs (``__start__``, routers, channel writes) as spans |
+| ``max_open_runs`` | ``LANGGRAPH_OBSERVE_MAX_OPEN_RUNS`` | ``10000`` | bound of the per-run state kept for unfinished runs |
+| ``queue_size`` | ``LANGGRAPH_OBSERVE_QUEUE_SIZE`` | ``20000`` | records each sink's queue holds before dropping |
+| ``flush_interval`` | ``LANGGRAPH_OBSERVE_FLUSH_INTERVAL`` | ``0.2`` | seconds between background exports |
+| ``flush_timeout`` | ``LANGGRAPH_OBSERVE_FLUSH_TIMEOUT`` | ``5.0`` | time limit of ``flush()``/``shutdown()`` |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_STORE_PATH", "ConfigError", "Settings"]
+
+DEFAULT_STORE_PATH = Path(".langgraph_observe") / "traces.db"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid. The message names the source, key and reason."""
+
+
+_ENV = {
+    "store_path": "LANGGRAPH_OBSERVE_STORE",
+    "capture_io": "LANGGRAPH_OBSERVE_CAPTURE_IO",
+    "max_payload_chars": "LANGGRAPH_OBSERVE_MAX_PAYLOAD_CHARS",
+    "keep_plumbing": "LANGGRAPH_OBSERVE_KEEP_PLUMBING",
+    "max_open_runs": "LANGGRAPH_OBSERVE_MAX_OPEN_RUNS",
+    "queue_size": "LANGGRAPH_OBSERVE_QUEUE_SIZE",
+    "flush_interval": "LANGGRAPH_OBSERVE_FLUSH_INTERVAL",
+    "flush_timeout": "LANGGRAPH_OBSERVE_FLUSH_TIMEOUT",
+}
+
+
+def _coerce(source: str, key: str, value: Any, to: type) -> Any:
+    if to is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+    if to in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
+        try:
+            number = to(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: {key}: expected a number, got {value!r}") from None
+        if number < 0:
+            raise ConfigError(f"{source}: {key}: must not be negative, got {value!r}")
+        return number
+    return to(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Core settings (see the module docstring for env vars and defaults)."""
+
+    store_path: Path = DEFAULT_STORE_PATH
+    capture_io: bool = True
+    max_payload_chars: int = 4000
+    keep_plumbing: bool = False
+    max_open_runs: int = 10_000
+    queue_size: int = 20_000
+    flush_interval: float = 0.2
+    flush_timeout: float = 5.0
+
+    @classmethod
+    def resolve(cls, file_values: dict[str, Any] | None = None, /, **arguments: Any) -> Settings:
+        """Settings from arguments, then the environment, then ``file_values``, then defaults.
+        Arguments that are ``None`` count as not given."""
+        types = {f.name: (Path if f.name == "store_path" else type(f.default)) for f in fields(cls)}
+        chosen: dict[str, Any] = {}
+        for name, to in types.items():
+            if arguments.get(name) is not None:
+                chosen[name] = _coerce("argument", name, arguments[name], to)
+            elif os.environ.get(_ENV[name]) not in (None, ""):
+                chosen[name] = _coerce(f"env {_ENV[name]}", name, os.environ[_ENV[name]], to)
+            elif file_values and name in file_values:
+                chosen[name] = _coerce("config file", name, file_values[name], to)
+        unknown = set(arguments) - set(types)
+        if unknown:
+            raise ConfigError(f"argument: unknown setting(s) {sorted(unknown)}")
+        return replace(cls(), **chosen)

@@ -1,0 +1,245 @@
+"""Fan-out from the graph's path to the sinks: one bounded queue and one worker per sink.
+
+``Dispatcher.emit`` is all the callback path does with a record: an append to each sink's
+queue (no lock, no I/O, no wake-up unless a batch is full). Each worker wakes every
+``interval`` seconds (or when its queue holds a full batch, or on ``flush``), hands the
+sink a batch, and guards the call: a slow, failing or crashing sink neither slows the
+graph nor the other sinks. When a queue is full the record is dropped for that sink and
+counted in :class:`Health` (``reason="queue_full"``), never silently.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import _guard
+from .events import Record
+from .sinks.base import Sink
+
+__all__ = ["Dispatcher", "Health"]
+
+logger = logging.getLogger("langgraph_observe")
+
+
+class Health:
+    """The library's own health: drops and export errors per sink, queue depths.
+
+    Read by the Prometheus sink (``langgraph_observe_spans_dropped_total`` and friends)
+    and by :meth:`snapshot` for anyone else.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.dropped: dict[tuple[str, str], int] = {}  #: (sink, reason) -> records dropped
+        self.export_errors: dict[str, int] = {}  #: sink -> failed export calls
+        self._depths: dict[str, Any] = {}
+
+    def drop(self, sink: str, reason: str, n: int = 1) -> None:
+        """Count ``n`` records lost by ``sink`` for ``reason``."""
+        with self._lock:
+            key = (sink, reason)
+            self.dropped[key] = self.dropped.get(key, 0) + n
+
+    def export_error(self, sink: str) -> None:
+        with self._lock:
+            self.export_errors[sink] = self.export_errors.get(sink, 0) + 1
+
+    def _watch_depth(self, sink: str, queue: deque[Any]) -> None:
+        self._depths[sink] = queue
+
+    def queue_depths(self) -> dict[str, int]:
+        """Records waiting per sink, now."""
+        return {name: len(q) for name, q in list(self._depths.items())}
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of every counter, for logs and tests."""
+        with self._lock:
+            return {
+                "dropped": dict(self.dropped),
+                "export_errors": dict(self.export_errors),
+                "queue_depths": self.queue_depths(),
+            }
+
+    @property
+    def total_dropped(self) -> int:
+        with self._lock:
+            return sum(self.dropped.values())
+
+
+class _Marker:
+    """Put in a queue by ``flush``: the worker sets ``done`` once everything before it is out."""
+
+    __slots__ = ("deadline", "done")
+
+    def __init__(self, deadline: float) -> None:
+        self.done = threading.Event()
+        self.deadline = deadline
+
+
+class _SinkWorker:
+    __slots__ = ("batch_size", "health", "interval", "max_queue", "queue", "sink", "stopping",
+                 "thread", "wake")
+
+    def __init__(self, sink: Sink, health: Health, max_queue: int, batch_size: int,
+                 interval: float) -> None:
+        self.sink = sink
+        self.health = health
+        self.queue: deque[Any] = deque()
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.interval = interval
+        self.wake = threading.Event()
+        self.stopping = False
+        health._watch_depth(sink.name, self.queue)
+        self.thread = threading.Thread(target=self._run, name=f"langgraph-observe-{sink.name}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _export(self, batch: list[Record]) -> None:
+        try:
+            self.sink.export(batch)
+        except Exception as exc:
+            self.health.export_error(self.sink.name)
+            self.health.drop(self.sink.name, "export_error", len(batch))
+            _guard.report(f"sink {self.sink.name}.export", exc)
+
+    def _run(self) -> None:
+        q = self.queue
+        while True:
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            batch: list[Record] = []
+            while q:
+                item = q.popleft()
+                if isinstance(item, _Marker):
+                    if batch:
+                        self._export(batch)
+                        batch = []
+                    try:
+                        self.sink.flush(max(0.0, item.deadline - time.monotonic()))
+                    except Exception as exc:
+                        self.health.export_error(self.sink.name)
+                        _guard.report(f"sink {self.sink.name}.flush", exc)
+                    item.done.set()
+                    continue
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    self._export(batch)
+                    batch = []
+            if batch:
+                self._export(batch)
+            if self.stopping and not q:
+                return
+
+
+class Dispatcher:
+    """Owns the sinks' queues and workers.
+
+    Args:
+        sinks: the sinks to feed.
+        max_queue: records a sink's queue may hold before new ones are dropped.
+        batch_size: most records handed to ``Sink.export`` at once.
+        interval: seconds between a worker's wake-ups when the graph is quiet.
+        flush_timeout: default time limit of :meth:`flush` and :meth:`shutdown`.
+        health: counters to share (a new :class:`Health` by default).
+    """
+
+    def __init__(self, sinks: Iterable[Sink], *, max_queue: int = 20_000, batch_size: int = 512,
+                 interval: float = 0.2, flush_timeout: float = 5.0,
+                 health: Health | None = None) -> None:
+        self.health = health if health is not None else Health()
+        self.flush_timeout = flush_timeout
+        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        for sink in self.sinks:
+            bind = getattr(sink, "bind", None)
+            if callable(bind):
+                bind(self.health)
+        self._workers = tuple(_SinkWorker(s, self.health, max_queue, batch_size, interval)
+                              for s in self.sinks)
+        self._closed = False
+        self._lock = threading.Lock()
+        _live.add(self)
+
+    def emit(self, record: Record) -> None:
+        """Queue ``record`` for every sink. Never blocks, never raises."""
+        for w in self._workers:
+            q = w.queue
+            n = len(q)
+            if n >= w.max_queue or self._closed:
+                self.health.drop(w.sink.name, "closed" if self._closed else "queue_full")
+                continue
+            q.append(record)
+            if n + 1 == w.batch_size:
+                w.wake.set()
+
+    def emit_many(self, records: Sequence[Record]) -> None:
+        for r in records:
+            self.emit(r)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every record emitted so far has been exported by every sink and each
+        sink has flushed its own buffers, or until ``timeout`` seconds (default
+        ``flush_timeout``) pass. True when everything got out in time."""
+        timeout = self.flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        markers = []
+        for w in self._workers:
+            if not w.thread.is_alive():
+                continue
+            m = _Marker(deadline)
+            w.queue.append(m)
+            w.wake.set()
+            markers.append(m)
+        ok = True
+        for m in markers:
+            ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
+        return ok
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, stop the workers and shut the sinks down. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return True
+            timeout = self.flush_timeout if timeout is None else timeout
+            deadline = time.monotonic() + timeout
+            ok = self.flush(timeout)
+            self._closed = True
+            for w in self._workers:
+                w.stopping = True
+                w.wake.set()
+            for w in self._workers:
+                w.thread.join(max(0.0, deadline - time.monotonic()))
+                ok = ok and not w.thread.is_alive()
+            for w in self._workers:
+                left = len(w.queue)
+                if left:
+                    self.health.drop(w.sink.name, "shutdown", left)
+                try:
+                    w.sink.shutdown(max(0.0, deadline - time.monotonic()))
+                except Exception as exc:
+                    _guard.report(f"sink {w.sink.name}.shutdown", exc)
+            _live.discard(self)
+            return ok
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+_live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for d in list(_live):
+        try:
+            d.shutdown()
+        except Exception as exc:  # pragma: no cover - interpreter teardown
+            logger.debug("flush at exit failed: %r", exc)
