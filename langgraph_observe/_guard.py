@@ -36,8 +36,9 @@ def report(where: str, exc: BaseException) -> None:
         first = key not in _seen
         _seen.add(key)
     if first:
-        logger.warning("langgraph-observe internal error in %s (ignored): %r", where, exc,
-                       exc_info=exc)
+        logger.warning(
+            "langgraph-observe internal error in %s (ignored): %r", where, exc, exc_info=exc
+        )
 
 
 def guarded(where: str) -> Callable[[_F], _F]:

@@ -55,7 +55,9 @@ def render(obj: Any, limit: int) -> str:
         text = obj
     else:
         try:
-            text = json.dumps(_plain(obj, 0), ensure_ascii=False, default=repr, separators=(",", ":"))
+            text = json.dumps(
+                _plain(obj, 0), ensure_ascii=False, default=repr, separators=(",", ":")
+            )
         except Exception:  # never let rendering fail a sink
             text = repr(obj)
     if limit >= 0 and len(text) > limit:

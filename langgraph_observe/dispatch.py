@@ -84,11 +84,21 @@ class _Marker:
 
 
 class _SinkWorker:
-    __slots__ = ("batch_size", "health", "interval", "max_queue", "queue", "sink", "stopping",
-                 "thread", "wake")
+    __slots__ = (
+        "batch_size",
+        "health",
+        "interval",
+        "max_queue",
+        "queue",
+        "sink",
+        "stopping",
+        "thread",
+        "wake",
+    )
 
-    def __init__(self, sink: Sink, health: Health, max_queue: int, batch_size: int,
-                 interval: float) -> None:
+    def __init__(
+        self, sink: Sink, health: Health, max_queue: int, batch_size: int, interval: float
+    ) -> None:
         self.sink = sink
         self.health = health
         self.queue: deque[Any] = deque()
@@ -98,8 +108,9 @@ class _SinkWorker:
         self.wake = threading.Event()
         self.stopping = False
         health._watch_depth(sink.name, self.queue)
-        self.thread = threading.Thread(target=self._run, name=f"langgraph-observe-{sink.name}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"langgraph-observe-{sink.name}", daemon=True
+        )
         self.thread.start()
 
     def _export(self, batch: list[Record]) -> None:
@@ -151,9 +162,16 @@ class Dispatcher:
         health: counters to share (a new :class:`Health` by default).
     """
 
-    def __init__(self, sinks: Iterable[Sink], *, max_queue: int = 20_000, batch_size: int = 512,
-                 interval: float = 0.2, flush_timeout: float = 5.0,
-                 health: Health | None = None) -> None:
+    def __init__(
+        self,
+        sinks: Iterable[Sink],
+        *,
+        max_queue: int = 20_000,
+        batch_size: int = 512,
+        interval: float = 0.2,
+        flush_timeout: float = 5.0,
+        health: Health | None = None,
+    ) -> None:
         self.health = health if health is not None else Health()
         self.flush_timeout = flush_timeout
         self.sinks: tuple[Sink, ...] = tuple(sinks)
@@ -161,8 +179,9 @@ class Dispatcher:
             bind = getattr(sink, "bind", None)
             if callable(bind):
                 bind(self.health)
-        self._workers = tuple(_SinkWorker(s, self.health, max_queue, batch_size, interval)
-                              for s in self.sinks)
+        self._workers = tuple(
+            _SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
+        )
         self._closed = False
         self._lock = threading.Lock()
         _live.add(self)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "BudgetUpdate",
@@ -309,5 +309,5 @@ class BudgetUpdate:
         return self.budget_usd - self.used_usd
 
 
-Record = Union[SpanRecord, WorkflowStarted, ScoreRecord, PersonaSwitch, BudgetUpdate]
+Record = SpanRecord | WorkflowStarted | ScoreRecord | PersonaSwitch | BudgetUpdate
 """Anything a sink may receive."""

@@ -76,15 +76,19 @@ class SpanTree:
         return roots[0]
 
     def children(self, span: SpanRecord) -> list[SpanRecord]:
-        return sorted((s for s in self.spans if s.parent_span_id == span.span_id),
-                      key=lambda s: s.start_ns)
+        return sorted(
+            (s for s in self.spans if s.parent_span_id == span.span_id), key=lambda s: s.start_ns
+        )
 
     def parent(self, span: SpanRecord) -> SpanRecord | None:
         return self.by_id.get(span.parent_span_id) if span.parent_span_id else None
 
     def find(self, name: str | None = None, kind: SpanKind | str | None = None) -> list[SpanRecord]:
-        return [s for s in self.spans
-                if (name is None or s.name == name) and (kind is None or s.kind == kind)]
+        return [
+            s
+            for s in self.spans
+            if (name is None or s.name == name) and (kind is None or s.kind == kind)
+        ]
 
     def one(self, name: str | None = None, kind: SpanKind | str | None = None) -> SpanRecord:
         found = self.find(name, kind)

@@ -1,0 +1,1 @@
+"""Adapters from frameworks to the core: ``langchain`` (the CallbackHandler)."""

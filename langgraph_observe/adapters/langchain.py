@@ -1,0 +1,416 @@
+"""``CallbackHandler``: LangChain/LangGraph callbacks in, span records out. Nothing else.
+
+Usage::
+
+    from langgraph_observe import CallbackHandler
+
+    handler = CallbackHandler()            # local store + whatever else is configured
+    graph.invoke(inputs, config={"callbacks": [handler]})
+    handler.flush()                        # optional: wait until every sink has it
+
+The handler runs inline (``run_inline = True``): in async graphs its callbacks are called
+directly on the event loop, without an executor hop. It is thread-safe, reusable across
+runs and threads, and every callback is guarded: no exception of ours reaches the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from .. import _guard
+from .. import semconv as sc
+from .._tracer import Hooks, Tracer
+from ..config import Settings
+from ..dispatch import Dispatcher, Health
+from ..errors import ObserveControlError
+from ..events import SpanKind
+from ..sinks.base import Sink
+
+__all__ = ["CallbackHandler"]
+
+logger = logging.getLogger("langgraph_observe")
+
+_PLUMBING = frozenset(
+    {
+        "__start__",
+        "__end__",
+        "ChannelWrite",
+        "ChannelRead",
+        "RunnableSequence",
+        "RunnableParallel",
+        "RunnableAssign",
+        "RunnablePassthrough",
+    }
+)
+_PLUMBING_PREFIXES = ("ChannelWrite<", "ChannelRead<", "Branch<", "RunnableSequence<")
+
+
+def _guard_cb(fn: Any) -> Any:
+    """Guard a callback: our errors are swallowed (re-raised under strict mode); deliberate
+    control errors (budget exceeded, gate failed) go through to the run."""
+
+    def wrapper(self: CallbackHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except ObserveControlError:
+            raise
+        except Exception as exc:
+            if _guard.strict():
+                raise
+            _guard.report(f"CallbackHandler.{fn.__name__}", exc)
+            return None
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _step_of(tags: list[str] | None, prefix: str) -> int | None:
+    if tags:
+        for t in tags:
+            if t.startswith(prefix):
+                try:
+                    return int(t[len(prefix) :])
+                except ValueError:
+                    return None
+    return None
+
+
+class CallbackHandler(BaseCallbackHandler):
+    """Records one span tree per graph invocation and hands it to the sinks.
+
+    Args:
+        sinks: where records go. ``None`` (the default) turns on the default sinks: the
+            local store always, and Prometheus, OpenTelemetry and Langfuse when
+            configured (see :func:`langgraph_observe.sinks.auto.default_sinks`).
+        settings: core settings; keyword arguments override single fields
+            (``store_path``, ``capture_io``, ``max_payload_chars``, ``keep_plumbing``, ...).
+        hooks: extension points (personas, budgets, gates, cost); built from the
+            configuration when not given.
+    """
+
+    run_inline = True  # no executor hop in async runs
+    raise_error = True  # only ObserveControlError escapes; everything else is guarded
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink] | None = None,
+        *,
+        settings: Settings | None = None,
+        hooks: Hooks | None = None,
+        health: Health | None = None,
+        **settings_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if settings is None:
+            settings = Settings.resolve(**settings_kwargs)
+        elif settings_kwargs:
+            settings = Settings.resolve(**{**settings.__dict__, **settings_kwargs})
+        self.settings = settings
+        if sinks is None:
+            from ..sinks.auto import default_sinks
+
+            sinks = default_sinks(settings)
+        if hooks is None:
+            from .._defaults import default_hooks
+
+            hooks = default_hooks(settings)
+        self.dispatcher = Dispatcher(
+            sinks,
+            max_queue=settings.queue_size,
+            interval=settings.flush_interval,
+            flush_timeout=settings.flush_timeout,
+            health=health,
+        )
+        self.tracer = Tracer(
+            self.dispatcher,
+            hooks,
+            capture_io=settings.capture_io,
+            max_payload_chars=settings.max_payload_chars,
+            keep_plumbing=settings.keep_plumbing,
+            max_open_runs=settings.max_open_runs,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        return self.dispatcher.sinks
+
+    @property
+    def health(self) -> Health:
+        """Drops, export errors and queue depths of this handler's sinks."""
+        return self.dispatcher.health
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything recorded so far is in every sink (or ``timeout``)."""
+        return self.dispatcher.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop the sinks. Safe to call twice."""
+        return self.dispatcher.shutdown(timeout)
+
+    # -- chains, graphs and nodes -------------------------------------------------------
+    def _is_plumbing(self, name: str, tags: list[str] | None, parent: Any) -> bool:
+        if name in _PLUMBING or name.startswith(_PLUMBING_PREFIXES):
+            return True
+        # Inside a node's sequence, step 1 is the user's function; later steps are
+        # LangGraph's channel writers and branch routers.
+        if parent is not None and parent.kind is SpanKind.NODE and not parent.folded:
+            step = _step_of(tags, "seq:step:")
+            return step is not None and step > 1
+        return False
+
+    @_guard_cb
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        tracer = self.tracer
+        name = kwargs.get("name") or (serialized or {}).get("name") or _serialized_id(serialized)
+        if parent_run_id is None:
+            tracer.start(
+                run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
+            )
+            return
+        parent = tracer.get(parent_run_id)
+        if _step_of(tags, "graph:step:") is not None and metadata and "langgraph_node" in metadata:
+            node = metadata["langgraph_node"]
+            if node in ("__start__", "__end__") and not tracer.keep_plumbing:
+                tracer.fold(run_id, parent_run_id)
+                return
+            tracer.start(run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs)
+            return
+        if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
+            tracer.fold(run_id, parent_run_id)
+            return
+        tracer.start(run_id, parent_run_id, name or "chain", SpanKind.CHAIN, metadata, tags, inputs)
+
+    @_guard_cb
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.end(run_id, outputs)
+
+    @_guard_cb
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.fail(run_id, error)
+
+    # -- models -------------------------------------------------------------------------
+    def _start_model(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        operation: str,
+    ) -> None:
+        meta = metadata or {}
+        params = kwargs.get("invocation_params") or {}
+        model = (
+            params.get("model")
+            or params.get("model_name")
+            or meta.get("ls_model_name")
+            or params.get("_type")
+            or _serialized_id(serialized)
+        )
+        name = kwargs.get("name") or (serialized or {}).get("name") or _serialized_id(serialized)
+        span = self.tracer.start(
+            run_id, parent_run_id, name or "llm", SpanKind.LLM, meta, tags, prompts
+        )
+        span.model = str(model) if model is not None else None
+        span.provider = meta.get("ls_provider")
+        attrs = span.attrs
+        attrs[sc.GEN_AI_OPERATION_NAME] = operation
+        if params:
+            attrs[sc.LG_INVOCATION_PARAMS] = params
+        temperature = params.get("temperature", meta.get("ls_temperature"))
+        if temperature is not None:
+            attrs[sc.GEN_AI_REQUEST_TEMPERATURE] = temperature
+        max_tokens = params.get("max_tokens", meta.get("ls_max_tokens"))
+        if max_tokens is not None:
+            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        if span.persona is not None:
+            attrs[sc.LG_PERSONA] = span.persona
+        self.tracer.hooks.before_llm(span, prompts)
+
+    @_guard_cb
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_model(
+            serialized, messages, run_id, parent_run_id, tags, metadata, kwargs, "chat"
+        )
+
+    @_guard_cb
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_model(
+            serialized, prompts, run_id, parent_run_id, tags, metadata, kwargs, "text_completion"
+        )
+
+    @_guard_cb
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        span = self.tracer.get(run_id)
+        if span is not None and span.first_token_ns is None:
+            import time
+
+            span.first_token_ns = time.time_ns()
+            span.attrs[sc.LG_STREAMING] = True
+
+    @_guard_cb
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        from ..usage import finish_reasons, response_model, usage_from_llm_result
+
+        span = self.tracer.get(run_id)
+        if span is None:
+            return
+        usage = usage_from_llm_result(response)
+        extra: dict[str, Any] = {}
+        answered = response_model(response)
+        if answered:
+            extra[sc.GEN_AI_RESPONSE_MODEL] = answered
+        reasons = finish_reasons(response)
+        if reasons:
+            extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        if _is_cache_hit(response):
+            extra[sc.LG_CACHE_HIT] = True
+        outputs = _generation_texts(response) if self.tracer.capture_io else None
+        self.tracer.end(run_id, outputs, usage=usage, extra=extra)
+
+    @_guard_cb
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.fail(run_id, error)
+
+    # -- tools and retrievers -----------------------------------------------------------
+    @_guard_cb
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
+        span = self.tracer.start(
+            run_id,
+            parent_run_id,
+            name,
+            SpanKind.TOOL,
+            metadata,
+            tags,
+            inputs if inputs is not None else input_str,
+        )
+        span.attrs[sc.GEN_AI_OPERATION_NAME] = "execute_tool"
+        span.attrs[sc.GEN_AI_TOOL_NAME] = name
+        call_id = kwargs.get("tool_call_id")
+        if call_id:
+            span.attrs[sc.GEN_AI_TOOL_CALL_ID] = call_id
+
+    @_guard_cb
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.end(run_id, output)
+
+    @_guard_cb
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.fail(run_id, error)
+
+    @_guard_cb
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
+        span = self.tracer.start(
+            run_id, parent_run_id, name, SpanKind.RETRIEVER, metadata, tags, query
+        )
+        span.attrs[sc.LG_RETRIEVER_QUERY] = query
+
+    @_guard_cb
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.end(run_id, documents, extra={sc.LG_RETRIEVER_DOCUMENTS: len(documents)})
+
+    @_guard_cb
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tracer.fail(run_id, error)
+
+    @_guard_cb
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        span = self.tracer.get(run_id)
+        if span is not None and not span.folded:
+            attempt = getattr(retry_state, "attempt_number", None)
+            outcome = getattr(retry_state, "outcome", None)
+            exc = outcome.exception() if outcome is not None and outcome.failed else None
+            span.add_event(
+                "retry", {"attempt": attempt, "error.type": type(exc).__name__ if exc else ""}
+            )
+
+
+def _serialized_id(serialized: dict[str, Any] | None) -> str | None:
+    if serialized:
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return None
+
+
+def _generation_texts(response: Any) -> Any:
+    gens = getattr(response, "generations", None)
+    if not gens:
+        return None
+    out = []
+    for row in gens:
+        for g in row:
+            msg = getattr(g, "message", None)
+            out.append(msg if msg is not None else getattr(g, "text", None))
+    return out[0] if len(out) == 1 else out
+
+
+def _is_cache_hit(response: Any) -> bool:
+    gens = getattr(response, "generations", None)
+    if not gens or not gens[0]:
+        return False
+    msg = getattr(gens[0][0], "message", None)
+    meta = getattr(msg, "response_metadata", None) if msg is not None else None
+    return bool(meta and meta.get("cached"))
