@@ -1,0 +1,177 @@
+"""The local store's SQLite schema and connection setup.
+
+One file, WAL mode (readers never block the writer and see committed batches), a busy
+timeout so several processes can write the same file, and ``PRAGMA user_version`` as
+the schema version. Tables:
+
+* ``spans`` — one row per finished span, keyed by ``(trace_id, span_id)``.
+* ``traces`` — one row per trace: written ``running`` when the workflow starts (or its
+  first span lands) and finished by the root span. Roll-ups (span count, tokens, cost)
+  are computed from ``spans`` when read.
+* ``scores``, ``persona_switches`` — one row per record (re-delivery does not duplicate).
+* ``budget_usage`` — the latest state of each persona budget window.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreSchemaError", "connect", "ensure_schema"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    error_class TEXT,
+    workflow TEXT,
+    node TEXT,
+    persona TEXT,
+    model TEXT,
+    provider TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    total_tokens INTEGER,
+    cached_input_tokens INTEGER,
+    cache_creation_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    tokens_estimated INTEGER,
+    cost_usd REAL,
+    input TEXT,
+    output TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    events TEXT NOT NULL DEFAULT '[]',
+    tenant TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    thread_id TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS spans_trace_id ON spans (trace_id);
+CREATE INDEX IF NOT EXISTS spans_start_ns ON spans (start_ns);
+CREATE INDEX IF NOT EXISTS spans_workflow ON spans (workflow, start_ns);
+
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY,
+    root_span_id TEXT,
+    name TEXT,
+    workflow TEXT,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER,
+    status TEXT NOT NULL,
+    tenant TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    thread_id TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS traces_start_ns ON traces (start_ns);
+CREATE INDEX IF NOT EXISTS traces_workflow ON traces (workflow, start_ns);
+
+CREATE TABLE IF NOT EXISTS scores (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
+    value,
+    data_type TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    comment TEXT,
+    source TEXT NOT NULL,
+    workflow TEXT,
+    node TEXT,
+    persona TEXT,
+    passed INTEGER,
+    UNIQUE (trace_id, span_id, name, source, time_ns)
+);
+CREATE INDEX IF NOT EXISTS scores_trace_id ON scores (trace_id);
+
+CREATE TABLE IF NOT EXISTS persona_switches (
+    trace_id TEXT NOT NULL,
+    workflow TEXT,
+    from_persona TEXT,
+    to_persona TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    span_id TEXT,
+    tenant TEXT,
+    UNIQUE (trace_id, to_persona, time_ns)
+);
+
+CREATE TABLE IF NOT EXISTS budget_usage (
+    persona TEXT NOT NULL,
+    window TEXT NOT NULL,
+    window_key TEXT NOT NULL,
+    tenant TEXT NOT NULL DEFAULT '',
+    time_ns INTEGER NOT NULL,
+    used_tokens INTEGER NOT NULL,
+    budget_tokens INTEGER,
+    used_usd REAL NOT NULL,
+    budget_usd REAL,
+    workflow TEXT,
+    trace_id TEXT,
+    warned INTEGER NOT NULL DEFAULT 0,
+    exceeded INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (persona, window, window_key, tenant)
+);
+"""
+
+
+class StoreSchemaError(RuntimeError):
+    """The file was written by a newer version of the library (unknown schema)."""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), usable from any thread
+    (callers serialize access). ``readonly`` opens the file without creating it."""
+    if readonly:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+    else:
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and create the tables if missing. Safe when several processes race."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"store schema version {version} is newer than this library's ({SCHEMA_VERSION}); "
+            "upgrade langgraph-observe or use another store path"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

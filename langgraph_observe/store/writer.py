@@ -1,0 +1,352 @@
+"""Write record batches to the local store: one transaction per batch, retried when busy.
+
+Runs in the local sink's worker thread (never on the graph's path). Every write is an
+upsert, so a re-delivered record replaces its earlier row instead of adding one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..events import (
+    BudgetUpdate,
+    PersonaSwitch,
+    Record,
+    ScoreRecord,
+    SpanRecord,
+    TraceContext,
+    WorkflowStarted,
+)
+from .schema import connect, ensure_schema
+
+__all__ = ["StoreWriter"]
+
+_SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status",
+    "error_type",
+    "error_message",
+    "error_class",
+    "workflow",
+    "node",
+    "persona",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "tokens_estimated",
+    "cost_usd",
+    "input",
+    "output",
+    "attributes",
+    "events",
+    "tenant",
+    "user_id",
+    "session_id",
+    "thread_id",
+    "tags",
+)
+
+
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+_SPAN_SQL = _upsert("spans", _SPAN_COLUMNS, ("trace_id", "span_id"))
+
+# A trace row appears with the workflow's start (or its first span) as "running"; the root
+# span finishes it. Non-root spans only widen the start; they never touch status or end.
+_TRACE_OPEN_SQL = """
+INSERT INTO traces (trace_id, root_span_id, name, workflow, start_ns, status, tenant, user_id,
+                    session_id, thread_id, tags, metadata)
+VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = min(start_ns, excluded.start_ns),
+    root_span_id = coalesce(root_span_id, excluded.root_span_id),
+    name = coalesce(name, excluded.name)
+"""
+_TRACE_FINISH_SQL = """
+INSERT INTO traces (trace_id, root_span_id, name, workflow, start_ns, end_ns, status, tenant,
+                    user_id, session_id, thread_id, tags, metadata)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (trace_id) DO UPDATE SET
+    root_span_id = excluded.root_span_id, name = excluded.name, workflow = excluded.workflow,
+    start_ns = min(start_ns, excluded.start_ns), end_ns = excluded.end_ns,
+    status = excluded.status, tenant = excluded.tenant, user_id = excluded.user_id,
+    session_id = excluded.session_id, thread_id = excluded.thread_id, tags = excluded.tags,
+    metadata = excluded.metadata
+"""
+_SCORE_SQL = """
+INSERT INTO scores (trace_id, span_id, name, value, data_type, time_ns, comment, source,
+                    workflow, node, persona, passed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (trace_id, span_id, name, source, time_ns) DO UPDATE SET
+    value = excluded.value, data_type = excluded.data_type, comment = excluded.comment,
+    workflow = excluded.workflow, node = excluded.node, persona = excluded.persona,
+    passed = excluded.passed
+"""
+_SWITCH_SQL = """
+INSERT INTO persona_switches (trace_id, workflow, from_persona, to_persona, time_ns, span_id,
+                              tenant)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (trace_id, to_persona, time_ns) DO NOTHING
+"""
+# The newest state of a window wins; an older update delivered late does not roll it back.
+_BUDGET_SQL = """
+INSERT INTO budget_usage (persona, window, window_key, tenant, time_ns, used_tokens,
+                          budget_tokens, used_usd, budget_usd, workflow, trace_id, warned,
+                          exceeded)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (persona, window, window_key, tenant) DO UPDATE SET
+    time_ns = excluded.time_ns, used_tokens = excluded.used_tokens,
+    budget_tokens = excluded.budget_tokens, used_usd = excluded.used_usd,
+    budget_usd = excluded.budget_usd, workflow = excluded.workflow,
+    trace_id = excluded.trace_id, warned = excluded.warned, exceeded = excluded.exceeded
+WHERE excluded.time_ns >= budget_usage.time_ns
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()}
+
+
+def _trace_fields(t: TraceContext) -> tuple[Any, ...]:
+    return (
+        t.tenant,
+        t.user_id,
+        t.session_id,
+        t.thread_id,
+        _json(list(t.tags)),
+        _json(_plain_mapping(t.metadata)),
+    )
+
+
+def span_row(s: SpanRecord) -> tuple[Any, ...]:
+    """The ``spans`` row of a record, in ``_SPAN_COLUMNS`` order."""
+    t, u, e = s.trace, s.usage, s.error
+    events = [
+        {"name": ev.name, "time_ns": ev.time_ns, "attributes": _plain_mapping(ev.attributes)}
+        for ev in s.events
+    ]
+    return (
+        t.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        str(s.kind),
+        s.start_ns,
+        s.end_ns,
+        str(s.status),
+        e.type if e else None,
+        e.message if e else None,
+        str(e.error_class) if e else None,
+        t.workflow,
+        s.node,
+        s.persona,
+        s.model,
+        s.provider,
+        u.input_tokens if u else None,
+        u.output_tokens if u else None,
+        u.total_tokens if u else None,
+        u.cached_input_tokens if u else None,
+        u.cache_creation_tokens if u else None,
+        u.reasoning_tokens if u else None,
+        int(u.estimated) if u else None,
+        s.cost_usd,
+        s.input.text if s.input is not None else None,
+        s.output.text if s.output is not None else None,
+        _json(_plain_mapping(s.attributes)),
+        _json(events),
+        t.tenant,
+        t.user_id,
+        t.session_id,
+        t.thread_id,
+        _json(list(t.tags)),
+    )
+
+
+def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
+    data_type = (
+        "bool"
+        if isinstance(r.value, bool)
+        else "number"
+        if isinstance(r.value, (int, float))
+        else "str"
+    )
+    value: Any = int(r.value) if isinstance(r.value, bool) else r.value
+    return (
+        r.trace_id,
+        r.span_id or "",
+        r.name,
+        value,
+        data_type,
+        r.time_ns,
+        r.comment,
+        r.source,
+        r.workflow,
+        r.node,
+        r.persona,
+        None if r.passed is None else int(r.passed),
+    )
+
+
+def _write(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+    for r in records:
+        if isinstance(r, SpanRecord):
+            conn.execute(_SPAN_SQL, span_row(r))
+            t = r.trace
+            if r.parent_span_id is None:
+                conn.execute(
+                    _TRACE_FINISH_SQL,
+                    (
+                        t.trace_id,
+                        r.span_id,
+                        r.name,
+                        t.workflow,
+                        r.start_ns,
+                        r.end_ns,
+                        str(r.status),
+                        *_trace_fields(t),
+                    ),
+                )
+            else:
+                conn.execute(
+                    _TRACE_OPEN_SQL,
+                    (t.trace_id, None, None, t.workflow, r.start_ns, *_trace_fields(t)),
+                )
+        elif isinstance(r, WorkflowStarted):
+            t = r.trace
+            conn.execute(
+                _TRACE_OPEN_SQL,
+                (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, *_trace_fields(t)),
+            )
+        elif isinstance(r, ScoreRecord):
+            conn.execute(_SCORE_SQL, _score_row(r))
+        elif isinstance(r, PersonaSwitch):
+            conn.execute(
+                _SWITCH_SQL,
+                (
+                    r.trace_id,
+                    r.workflow,
+                    r.from_persona,
+                    r.to_persona,
+                    r.time_ns,
+                    r.span_id,
+                    r.tenant,
+                ),
+            )
+        elif isinstance(r, BudgetUpdate):
+            conn.execute(
+                _BUDGET_SQL,
+                (
+                    r.persona,
+                    r.window,
+                    r.window_key,
+                    r.tenant or "",
+                    r.time_ns,
+                    r.used_tokens,
+                    r.budget_tokens,
+                    r.used_usd,
+                    r.budget_usd,
+                    r.workflow,
+                    r.trace_id,
+                    int(r.warned),
+                    int(r.exceeded),
+                ),
+            )
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class StoreWriter:
+    """Writes batches to one SQLite file. The file and its directory are created on the
+    first write. Thread-safe (one connection, one lock).
+
+    Args:
+        path: the SQLite file.
+        retries: how many times a batch is retried when the file stays locked past the
+            busy timeout (another process holding a long write).
+    """
+
+    def __init__(self, path: Path | str, *, retries: int = 5) -> None:
+        self.path = Path(path)
+        self.retries = retries
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            try:
+                self._retry(lambda: ensure_schema(conn))
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _retry(self, fn: Any) -> None:
+        for attempt in range(self.retries + 1):
+            try:
+                fn()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or attempt == self.retries:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+
+    def write(self, records: Sequence[Record]) -> None:
+        """Write ``records`` in one transaction. Raises when the file stays locked after
+        every retry (the dispatcher then counts the batch as dropped)."""
+        if not records:
+            return
+        with self._lock:
+            conn = self._connection()
+
+            def transaction() -> None:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    _write(conn, records)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+
+            self._retry(transaction)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
