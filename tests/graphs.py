@@ -57,7 +57,7 @@ def chat_model(
     }
 
     def answers() -> Iterator[AIMessage]:
-        for _ in range(n):
+        while True:
             yield AIMessage(
                 content=text,
                 usage_metadata=usage,
