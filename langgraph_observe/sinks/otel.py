@@ -1,0 +1,283 @@
+"""The OpenTelemetry sink: records become OTel spans and GenAI metrics.
+
+The application owns the OpenTelemetry SDK; this sink only uses the API::
+
+    from langgraph_observe.sinks.otel import OTelSink
+    sink = OTelSink()  # the global tracer and meter providers
+    sink = OTelSink(tracer_provider=tp, meter_provider=mp)  # or explicit ones
+
+Spans follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*``, names like
+"chat gpt-4o" and "execute_tool search") plus this library's ``langgraph.*`` attributes.
+Records arrive after the work ended, children before parents, so each span is created
+with the record's start and end times and an explicit parent built from the record's
+ids; nothing is attached to the current context.
+
+**Span ids.** With an SDK tracer provider the exported spans carry the records' own
+trace and span ids: the sink's tracer (its own instrumentation scope) gets an id
+generator that hands out the record's ids for the span being started, and falls back to
+the provider's generator otherwise. Parents therefore link up whatever order the records
+come in, and the ids match the local store and Langfuse. A provider that is not the
+SDK's keeps its own span ids; trace ids still match, parent links then do not.
+
+Metrics (low-cardinality attributes only):
+
+* ``gen_ai.client.token.usage`` (histogram, ``{token}``): ``gen_ai.operation.name``,
+  ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.token.type`` (input/output).
+* ``gen_ai.client.operation.duration`` (histogram, ``s``): ``gen_ai.operation.name``,
+  ``gen_ai.provider.name``, ``gen_ai.request.model``, ``error.type`` (on failure).
+* ``langgraph.workflow.duration`` (histogram, ``s``): ``langgraph.workflow``, ``error.type``.
+* ``langgraph.node.duration`` (histogram, ``s``): ``langgraph.workflow``, ``langgraph.node``,
+  ``error.type``.
+
+``autoconfigure`` turns the sink on when the application installed an SDK tracer
+provider as the global one; ``LANGGRAPH_OBSERVE_OTEL=1`` or ``0`` forces it on or off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+
+from ..config import Settings
+from ..events import Record, SpanKind, SpanRecord, SpanStatus
+from ._otel_attrs import (
+    GEN_AI_TOKEN_TYPE,
+    attributes_of,
+    metric_attributes,
+    operation_name,
+    span_attributes,
+    span_name,
+)
+from ._otel_flush import BoundedFlush
+from ._otel_ids import PresetIds
+from .base import BaseSink
+
+__all__ = ["OTelSink", "autoconfigure"]
+
+ENV_SWITCH = "LANGGRAPH_OBSERVE_OTEL"
+INSTRUMENTATION_SCOPE = "langgraph_observe"
+
+TOKEN_BUCKETS = [
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+]
+DURATION_BUCKETS = [
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+]
+
+_CLIENT_KINDS = (SpanKind.LLM, SpanKind.EMBEDDING, SpanKind.RETRIEVER)
+_EMPTY_CONTEXT = otel_context.Context()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("langgraph-observe")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+class OTelSink(BaseSink):
+    """Exports span records as OpenTelemetry spans and records GenAI metrics.
+
+    Args:
+        tracer_provider: where spans go; the global provider when ``None``.
+        meter_provider: where metrics go; the global provider when ``None``.
+        name: the sink's name in health counters.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        *,
+        name: str = "otel",
+    ) -> None:
+        self.name = name
+        self._given_tracer_provider = tracer_provider
+        self._given_meter_provider = meter_provider
+        self._provider: trace.TracerProvider | None = None
+        self._tracer: trace.Tracer | None = None
+        self._ids: PresetIds | None = None
+        self._flush = BoundedFlush(self._force_flush, f"langgraph-observe-{name}-flush")
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter(
+            INSTRUMENTATION_SCOPE, _version()
+        )
+        self._tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Tokens used by GenAI operations.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self._op_duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="Duration of GenAI operations.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._workflow_duration = meter.create_histogram(
+            "langgraph.workflow.duration",
+            unit="s",
+            description="Duration of LangGraph workflow runs.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._node_duration = meter.create_histogram(
+            "langgraph.node.duration",
+            unit="s",
+            description="Duration of LangGraph node executions.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    @property
+    def preserves_ids(self) -> bool:
+        """True when exported spans carry the records' span ids (an SDK provider)."""
+        self._resolve()
+        return self._ids is not None
+
+    def _resolve(self) -> trace.Tracer:
+        provider = self._given_tracer_provider or trace.get_tracer_provider()
+        if provider is self._provider and self._tracer is not None:
+            return self._tracer
+        tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, _version())
+        self._ids = None
+        current = getattr(tracer, "id_generator", None)
+        if current is not None and hasattr(current, "generate_span_id"):
+            ids = current if isinstance(current, PresetIds) else PresetIds(current)
+            tracer.id_generator = ids  # type: ignore[attr-defined]
+            self._ids = ids
+        self._provider, self._tracer = provider, tracer
+        return tracer
+
+    def export(self, records: Sequence[Record]) -> None:
+        tracer = self._resolve()
+        for record in records:
+            if isinstance(record, SpanRecord):
+                self._export_span(tracer, record)
+                self._record_metrics(record)
+
+    def _export_span(self, tracer: trace.Tracer, record: SpanRecord) -> None:
+        operation = operation_name(record)
+        if record.parent_span_id:
+            parent = NonRecordingSpan(
+                SpanContext(
+                    trace_id=int(record.trace_id, 16),
+                    span_id=int(record.parent_span_id, 16),
+                    is_remote=False,
+                    trace_flags=TraceFlags(TraceFlags.SAMPLED),
+                )
+            )
+            ctx = trace.set_span_in_context(parent, _EMPTY_CONTEXT)
+        else:
+            ctx = _EMPTY_CONTEXT
+        kind = trace.SpanKind.CLIENT if record.kind in _CLIENT_KINDS else trace.SpanKind.INTERNAL
+        attributes = span_attributes(record, operation)
+        name = span_name(record, operation)
+        if self._ids is not None:
+            with self._ids.use(record.trace_id, record.span_id):
+                span = tracer.start_span(name, ctx, kind, attributes, start_time=record.start_ns)
+        else:
+            span = tracer.start_span(name, ctx, kind, attributes, start_time=record.start_ns)
+        for event in record.events:
+            span.add_event(event.name, attributes_of(event.attributes), timestamp=event.time_ns)
+        if record.status is SpanStatus.ERROR:
+            error = record.error
+            if error is not None:
+                span.add_event(
+                    "exception",
+                    {"exception.type": error.type, "exception.message": error.message},
+                    timestamp=record.end_ns,
+                )
+                span.set_status(Status(StatusCode.ERROR, f"{error.type}: {error.message}"))
+            else:
+                span.set_status(Status(StatusCode.ERROR))
+        elif record.status is SpanStatus.OK:
+            span.set_status(Status(StatusCode.OK))
+        span.end(end_time=max(record.end_ns, record.start_ns))
+
+    def _record_metrics(self, record: SpanRecord) -> None:
+        if record.kind in (SpanKind.LLM, SpanKind.EMBEDDING):
+            operation = operation_name(record)
+            labels = metric_attributes(record, operation)
+            self._op_duration.record(record.duration_s, labels)
+            usage = record.usage
+            if usage is None:
+                return
+            token_labels = {k: v for k, v in labels.items() if k != "error.type"}
+            if usage.input_tokens is not None:
+                self._tokens.record(
+                    usage.input_tokens, {**token_labels, GEN_AI_TOKEN_TYPE: "input"}
+                )
+            if usage.output_tokens is not None:
+                self._tokens.record(
+                    usage.output_tokens, {**token_labels, GEN_AI_TOKEN_TYPE: "output"}
+                )
+        elif record.kind is SpanKind.WORKFLOW:
+            self._workflow_duration.record(record.duration_s, metric_attributes(record, None))
+        elif record.kind is SpanKind.NODE:
+            self._node_duration.record(record.duration_s, metric_attributes(record, None))
+
+    def _force_flush(self, timeout: float) -> None:
+        millis = max(1, int(timeout * 1000))
+        for provider in (
+            self._given_tracer_provider or trace.get_tracer_provider(),
+            self._given_meter_provider or metrics.get_meter_provider(),
+        ):
+            force_flush = getattr(provider, "force_flush", None)
+            if callable(force_flush):
+                force_flush(millis)
+
+    def flush(self, timeout: float) -> None:
+        """Flush the providers when they can (SDK providers). Returns within ``timeout``
+        seconds even when the collector stalls (the flush then goes on in the background)."""
+        self._flush(timeout)
+
+
+def _has_sdk_provider() -> bool:
+    provider: Any = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return False
+    return hasattr(provider, "add_span_processor")
+
+
+def autoconfigure(settings: Settings, **kwargs: Any) -> tuple[OTelSink | None, str]:
+    """The sink when the application installed an SDK tracer provider (or
+    ``LANGGRAPH_OBSERVE_OTEL=1``), else ``None``; with a one-line reason."""
+    forced = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if forced in ("0", "false", "no", "off"):
+        return None, f"off: {ENV_SWITCH}={forced}"
+    if forced in ("1", "true", "yes", "on"):
+        return OTelSink(**kwargs), f"on: {ENV_SWITCH}={forced}"
+    if _has_sdk_provider():
+        return OTelSink(**kwargs), "on: an SDK tracer provider is installed"
+    return None, "off: no SDK tracer provider installed (set one, or LANGGRAPH_OBSERVE_OTEL=1)"
