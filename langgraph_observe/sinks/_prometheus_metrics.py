@@ -31,6 +31,7 @@ DROPPED = f"{PREFIX}spans_dropped_total"
 EXPORT_ERRORS = f"{PREFIX}sink_export_errors_total"
 QUEUE_DEPTH = f"{PREFIX}sink_queue_depth"
 HEALTH_METRICS = frozenset({DROPPED, EXPORT_ERRORS, QUEUE_DEPTH})
+_USUAL_REASONS = ("queue_full", "export_error")
 
 
 def multiprocess_enabled() -> bool:
@@ -66,6 +67,10 @@ class HealthCollector:
         depths: dict[str, int] = {}
         for health in list(self._healths):
             snap = health.snapshot()
+            for sink in snap["queue_depths"]:  # known sinks start at 0, so increase() sees
+                errors.setdefault(sink, 0)  # their first error
+                for reason in _USUAL_REASONS:
+                    dropped.setdefault((sink, reason), 0)
             for key, n in snap["dropped"].items():
                 dropped[key] = dropped.get(key, 0) + n
             for sink, n in snap["export_errors"].items():

@@ -1,0 +1,229 @@
+"""Generate the Grafana dashboards in deploy/grafana/ from the metric catalog.
+
+    python scripts/gen_dashboards.py          # write deploy/grafana/*.json
+    python scripts/gen_dashboards.py --check  # exit 1 if the committed files differ
+
+Every query names its metrics through :func:`metric`, which looks them up in
+``langgraph_observe.metrics_catalog``: a renamed metric breaks the script, not the dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from langgraph_observe.metrics_catalog import PREFIX, by_name
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "deploy" / "grafana"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+WF = 'workflow=~"$workflow"'
+RATE = "$__rate_interval"
+
+
+def metric(short: str, series: str = "") -> str:
+    """The full name of catalog metric ``short`` (``series``: ``_bucket``, ``_sum``, ...)."""
+    return by_name(PREFIX + short).name + series
+
+
+def p95(short: str, by: str, selector: str = WF) -> str:
+    matchers = f"{{{selector}}}" if selector else ""
+    return (f"histogram_quantile(0.95, sum by ({by}, le) "
+            f"(rate({metric(short, '_bucket')}{matchers}[{RATE}])))")
+
+
+class _Layout:
+    """Places panels on Grafana's 24-column grid, row by row."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+        self.y = 0
+        self.x = 0
+        self.row_h = 0
+
+    def row(self, title: str) -> None:
+        self._newline()
+        self.panels.append({"type": "row", "title": title, "collapsed": False, "panels": [],
+                            "id": len(self.panels) + 1,
+                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}})
+        self.y += 1
+
+    def _newline(self) -> None:
+        if self.x:
+            self.y += self.row_h
+            self.x = 0
+            self.row_h = 0
+
+    def add(self, title: str, targets: list[tuple[str, str]], *, unit: str = "short",
+            kind: str = "timeseries", w: int = 8, h: int = 8, description: str = "") -> None:
+        if self.x + w > 24:
+            self._newline()
+        panel: dict[str, Any] = {
+            "id": len(self.panels) + 1,
+            "type": kind,
+            "title": title,
+            "description": description,
+            "datasource": DS,
+            "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "options": {},
+            "targets": [
+                {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr,
+                 "legendFormat": legend}
+                for i, (expr, legend) in enumerate(targets)
+            ],
+        }
+        if kind == "timeseries":
+            panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"},
+                                "tooltip": {"mode": "multi"}}
+        self.panels.append(panel)
+        self.x += w
+        self.row_h = max(self.row_h, h)
+
+
+def overview() -> dict[str, Any]:
+    """The overview dashboard: runs, errors, latencies, tokens, cost, budgets, health."""
+    g = _Layout()
+    g.row("Workflows")
+    g.add("Workflow runs / s", [(
+        f"sum by (workflow, status) (rate({metric('workflow_runs_total')}{{{WF}}}[{RATE}]))",
+        "{{workflow}} {{status}}")], unit="reqps")
+    g.add("Workflow error ratio", [(
+        f'sum by (workflow) (rate({metric("workflow_runs_total")}{{{WF},status="error"}}[{RATE}]))'
+        f" / sum by (workflow) (rate({metric('workflow_runs_total')}{{{WF}}}[{RATE}]))",
+        "{{workflow}}")], unit="percentunit")
+    g.add("Workflows in progress", [(
+        f"sum by (workflow) ({metric('workflows_in_progress')}{{{WF}}})", "{{workflow}}")])
+    g.add("p95 workflow duration", [(p95("workflow_duration_seconds", "workflow"),
+                                     "{{workflow}}")], unit="s", w=12)
+    g.add("p95 node duration", [(p95("node_duration_seconds", "workflow, node"),
+                                 "{{workflow}} / {{node}}")], unit="s", w=12)
+    g.add("Node errors / s by class", [(
+        f"sum by (node, error_class) (rate({metric('node_errors_total')}{{{WF}}}[{RATE}]))",
+        "{{node}} {{error_class}}")], unit="reqps", w=12)
+    g.add("Node retries / s", [(
+        f"sum by (node) (rate({metric('node_retries_total')}{{{WF}}}[{RATE}]))", "{{node}}")],
+        unit="reqps", w=12)
+
+    g.row("Models")
+    g.add("Model calls / s", [(
+        f"sum by (model, status) (rate({metric('llm_calls_total')}{{{WF}}}[{RATE}]))",
+        "{{model}} {{status}}")], unit="reqps")
+    g.add("p95 model call duration", [(p95("llm_duration_seconds", "model", ""), "{{model}}")],
+          unit="s")
+    g.add("p95 time to first token", [(p95("llm_time_to_first_token_seconds", "model", ""),
+                                       "{{model}}")], unit="s")
+    g.add("Tokens / s by persona and model", [(
+        f'sum by (persona, model, type) (rate({metric("tokens_total")}'
+        f'{{{WF},type=~"input|output"}}[{RATE}]))',
+        "{{persona}} {{model}} {{type}}")], w=12,
+        description="Input and output tokens; cached and reasoning tokens are parts of these.")
+    g.add("Cost (USD / hour) by persona and model", [(
+        f"sum by (persona, model) (rate({metric('cost_usd_total')}{{{WF}}}[{RATE}])) * 3600",
+        "{{persona}} {{model}}")], unit="currencyUSD", w=12)
+    g.add("Cost in range by tenant", [(
+        f"sum by (tenant) (increase({metric('cost_usd_total')}{{{WF}}}[$__range]))",
+        "{{tenant}}")], unit="currencyUSD", kind="bargauge", w=12)
+    g.add("Cost in range by workflow", [(
+        f"sum by (workflow) (increase({metric('cost_usd_total')}{{{WF}}}[$__range]))",
+        "{{workflow}}")], unit="currencyUSD", kind="bargauge", w=12)
+
+    g.row("Tools and retrievers")
+    g.add("Tool calls / s", [(
+        f"sum by (tool, status) (rate({metric('tool_calls_total')}{{{WF}}}[{RATE}]))",
+        "{{tool}} {{status}}")], unit="reqps")
+    g.add("p95 tool duration", [(p95("tool_duration_seconds", "tool"), "{{tool}}")], unit="s")
+    g.add("p95 retriever duration and mean documents", [
+        (p95("retriever_duration_seconds", "retriever"), "p95 {{retriever}}"),
+        (f"sum by (retriever) (rate({metric('retriever_documents', '_sum')}{{{WF}}}[{RATE}]))"
+         f" / sum by (retriever) (rate({metric('retriever_documents', '_count')}{{{WF}}}"
+         f"[{RATE}]))", "docs {{retriever}}")])
+
+    g.row("Personas, budgets and gates")
+    g.add("Persona switches / s", [(
+        f"sum by (from_persona, to_persona) "
+        f"(rate({metric('persona_switches_total')}{{{WF}}}[{RATE}]))",
+        "{{from_persona}} -> {{to_persona}}")], unit="reqps")
+    g.add("Token budget left", [(
+        f"{metric('budget_remaining_tokens')} / ({metric('budget_limit_tokens')} > 0)",
+        "{{persona}} {{window}} {{tenant}}")], unit="percentunit", kind="bargauge")
+    g.add("USD budget left", [(
+        f"{metric('budget_remaining_usd')} / ({metric('budget_limit_usd')} > 0)",
+        "{{persona}} {{window}} {{tenant}}")], unit="percentunit", kind="bargauge")
+    g.add("Gate pass ratio", [(
+        f'sum by (gate) (rate({metric("gate_results_total")}{{{WF},result="pass"}}[{RATE}]))'
+        f" / sum by (gate) (rate({metric('gate_results_total')}{{{WF}}}[{RATE}]))",
+        "{{gate}}")], unit="percentunit", w=24)
+
+    g.row("langgraph-observe health")
+    g.add("Records dropped / s", [(
+        f"sum by (sink, reason) (rate({metric('spans_dropped_total')}[{RATE}]))",
+        "{{sink}} {{reason}}")], unit="reqps")
+    g.add("Sink export errors / s", [(
+        f"sum by (sink) (rate({metric('sink_export_errors_total')}[{RATE}]))", "{{sink}}")],
+        unit="reqps")
+    g.add("Sink queue depth", [(f"sum by (sink) ({metric('sink_queue_depth')})", "{{sink}}")])
+
+    return {
+        "title": "LangGraph overview",
+        "uid": "langgraph-observe-overview",
+        "description": "Runs, errors, latencies, tokens, cost, budgets and the library's health "
+                       "(generated by scripts/gen_dashboards.py from the metric catalog).",
+        "tags": ["langgraph", "langgraph-observe"],
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "graphTooltip": 1,
+        "annotations": {"list": []},
+        "links": [],
+        "templating": {"list": [
+            {"name": "datasource", "label": "Data source", "type": "datasource",
+             "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "options": []},
+            {"name": "workflow", "label": "Workflow", "type": "query", "datasource": DS,
+             "query": {"query": f"label_values({metric('workflow_runs_total')}, workflow)",
+                       "refId": "workflow"},
+             "definition": f"label_values({metric('workflow_runs_total')}, workflow)",
+             "includeAll": True, "multi": True, "allValue": ".*", "current": {},
+             "hide": 0, "refresh": 2, "sort": 1, "options": []},
+        ]},
+        "panels": g.panels,
+    }
+
+
+DASHBOARDS = {"langgraph-observe-overview.json": overview}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text, exactly as committed."""
+    return {name: json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if committed files differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in render().items():
+        path = OUT_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run python scripts/gen_dashboards.py",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
