@@ -1,0 +1,5 @@
+"""``python -m langgraph_observe``: the command line."""
+
+from .cli import main
+
+raise SystemExit(main())

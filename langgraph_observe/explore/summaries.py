@@ -1,0 +1,258 @@
+"""Roll-ups of the local store as DataFrames: cost, tokens, slow spans, personas, budgets,
+gates and errors.
+
+>>> from langgraph_observe import explore
+>>> explore.cost_summary(by=["persona", "model"])     # doctest: +SKIP
+>>> explore.slowest(kind="node", n=5)                  # doctest: +SKIP
+
+Cost and tokens are read from model calls only (LLM and embedding spans). Each call
+already carries its attribution (workflow, node, persona, tenant, user), so grouping the
+calls by those columns attributes them without ever adding a parent's figures to its
+children's. ``by`` may also name ``day`` or ``month`` (UTC, from the call's start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..store import LocalStore
+from ._pandas import require_pandas
+from .frames import StoreLike, _opened, spans
+
+__all__ = [
+    "MODEL_CALL_KINDS",
+    "budget_burn",
+    "cost_summary",
+    "errors",
+    "gate_pass_rates",
+    "persona_timeline",
+    "slowest",
+    "token_summary",
+]
+
+MODEL_CALL_KINDS: tuple[str, ...] = ("llm", "embedding")
+"""The span kinds that carry tokens and cost."""
+
+_TOKEN_COLUMNS = (
+    "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens",
+)  # fmt: skip
+
+
+def _by(by: str | Sequence[str]) -> list[str]:
+    return [by] if isinstance(by, str) else list(by)
+
+
+def _with_periods(df: Any, columns: Sequence[str]) -> Any:
+    """Add ``day``/``month`` (UTC, from ``start_time``) when asked for."""
+    if "day" in columns:
+        df["day"] = df["start_time"].dt.strftime("%Y-%m-%d")
+    if "month" in columns:
+        df["month"] = df["start_time"].dt.strftime("%Y-%m")
+    return df
+
+
+def model_calls(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
+    """The LLM and embedding spans (columns of :func:`~langgraph_observe.explore.spans`)."""
+    df = spans(store, trace_id=trace_id)
+    return df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True)
+
+
+def _grouped(df: Any, by: list[str]) -> Any:
+    unknown = [c for c in by if c not in df.columns]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}: not a span column or day/month")
+    keys = df[by].astype("object").where(df[by].notna(), "")
+    return df.groupby([keys[c] for c in by], sort=False)
+
+
+def cost_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) -> Any:
+    """USD cost and tokens of model calls, grouped ``by`` span columns, costliest first.
+
+    Columns: ``*by``, ``calls``, ``input_tokens``, ``output_tokens``, ``total_tokens``,
+    ``cost_usd`` (calls without a price count as 0), ``priced_calls``. A group value that is
+    unknown (no persona, no tenant, ...) is ``""``.
+    """
+    pd = require_pandas()
+    columns = _by(by)
+    df = _with_periods(model_calls(store), columns)
+    if df.empty:
+        return pd.DataFrame(
+            columns=[*columns, "calls", "input_tokens", "output_tokens", "total_tokens",
+                     "cost_usd", "priced_calls"]
+        )
+    out = _grouped(df, columns).agg(
+        calls=("span_id", "size"),
+        input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        total_tokens=("total_tokens", "sum"),
+        cost_usd=("cost_usd", lambda s: float(s.fillna(0.0).sum())),
+        priced_calls=("cost_usd", "count"),
+    )
+    return out.reset_index().sort_values("cost_usd", ascending=False, kind="stable").reset_index(
+        drop=True
+    )
+
+
+def token_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) -> Any:
+    """Token counts of model calls, grouped ``by`` span columns, most tokens first.
+
+    Columns: ``*by``, ``calls``, ``input_tokens``, ``output_tokens``, ``cached_input_tokens``,
+    ``reasoning_tokens``, ``total_tokens``, ``estimated_calls`` (calls counted locally
+    because the provider reported no usage).
+    """
+    pd = require_pandas()
+    columns = _by(by)
+    df = _with_periods(model_calls(store), columns)
+    if df.empty:
+        return pd.DataFrame(columns=[*columns, "calls", *_TOKEN_COLUMNS, "estimated_calls"])
+    aggregations: dict[str, tuple[str, Any]] = {"calls": ("span_id", "size")}
+    aggregations.update({c: (c, "sum") for c in _TOKEN_COLUMNS})
+    aggregations["estimated_calls"] = ("tokens_estimated", lambda s: int(s.fillna(False).sum()))
+    out = _grouped(df, columns).agg(**aggregations)
+    return out.reset_index().sort_values(
+        "total_tokens", ascending=False, kind="stable"
+    ).reset_index(drop=True)
+
+
+def slowest(kind: str | None = "node", n: int = 10, store: StoreLike = None) -> Any:
+    """The ``n`` longest spans of one kind (``None``: any kind), longest first."""
+    df = spans(store)
+    if kind is not None:
+        df = df[df["kind"] == str(kind)]
+    df = df[df["end_time"].notna()]
+    cols = ["trace_id", "workflow", "name", "kind", "node", "persona", "model", "start_time",
+            "duration_ms", "status", "error_class"]  # fmt: skip
+    return df.nlargest(n, "duration_ms")[cols].reset_index(drop=True)
+
+
+def _resolve(store: LocalStore, trace_id: str) -> str:
+    return store.resolve_trace_id(trace_id)
+
+
+def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
+    """Who worked when in one trace: one row per stretch of consecutive nodes under the
+    same persona, in order.
+
+    Columns: ``persona``, ``start_s``/``end_s`` (seconds from the trace's start), ``duration_ms``,
+    ``nodes`` (names, in order), ``model_calls``, ``total_tokens``, ``cost_usd``.
+    ``trace_id`` may be a unique prefix.
+    """
+    pd = require_pandas()
+    with _opened(store) as s:
+        full_id = _resolve(s, trace_id)
+        df = spans(s, trace_id=full_id)
+    origin = df["start_time"].min()
+    nodes = df[df["kind"] == "node"].sort_values("start_time", kind="stable")
+    calls = df[df["kind"].isin(MODEL_CALL_KINDS)]
+    rows: list[dict[str, Any]] = []
+    for node in nodes.itertuples(index=False):
+        persona = node.persona if isinstance(node.persona, str) else ""
+        if rows and rows[-1]["persona"] == persona:
+            row = rows[-1]
+            row["nodes"].append(node.name)
+            row["end"] = max(row["end"], node.end_time)
+            row["span_ids"].add(node.span_id)
+        else:
+            rows.append({"persona": persona, "start": node.start_time, "end": node.end_time,
+                         "nodes": [node.name], "span_ids": {node.span_id}})  # fmt: skip
+    out = []
+    for row in rows:
+        mine = calls[
+            (calls["persona"].fillna("") == row["persona"])
+            & (calls["start_time"] >= row["start"])
+            & (calls["start_time"] <= row["end"])
+        ]
+        out.append(
+            {
+                "persona": row["persona"],
+                "start_s": (row["start"] - origin).total_seconds(),
+                "end_s": (row["end"] - origin).total_seconds(),
+                "duration_ms": (row["end"] - row["start"]).total_seconds() * 1000.0,
+                "nodes": row["nodes"],
+                "model_calls": len(mine),
+                "total_tokens": int(mine["total_tokens"].fillna(0).sum()),
+                "cost_usd": float(mine["cost_usd"].fillna(0.0).sum()),
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=["persona", "start_s", "end_s", "duration_ms", "nodes", "model_calls",
+                 "total_tokens", "cost_usd"],
+    )  # fmt: skip
+
+
+def budget_burn(persona: str | None = None, store: StoreLike = None) -> Any:
+    """The latest state of every persona budget window, as recorded by the budget tracker.
+
+    Columns: ``persona``, ``tenant``, ``window`` (run, day, month), ``window_key``,
+    ``used_tokens``, ``budget_tokens``, ``tokens_used_pct``, ``used_usd``, ``budget_usd``,
+    ``usd_used_pct``, ``remaining_tokens``, ``remaining_usd``, ``warned``, ``exceeded``,
+    ``updated_at``. Percentages are null where no budget is set.
+    """
+    pd = require_pandas()
+    with _opened(store) as s:
+        rows = s.budget_usage()
+    columns = ["persona", "tenant", "window", "window_key", "used_tokens", "budget_tokens",
+               "tokens_used_pct", "used_usd", "budget_usd", "usd_used_pct", "remaining_tokens",
+               "remaining_usd", "warned", "exceeded", "updated_at"]  # fmt: skip
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    if persona is not None:
+        df = df[df["persona"] == persona]
+    df["budget_tokens"] = df["budget_tokens"].astype("Int64")
+    df["budget_usd"] = df["budget_usd"].astype("Float64")
+    df["tokens_used_pct"] = (100.0 * df["used_tokens"] / df["budget_tokens"]).astype("Float64")
+    df["usd_used_pct"] = (100.0 * df["used_usd"] / df["budget_usd"]).astype("Float64")
+    df["remaining_tokens"] = df["budget_tokens"] - df["used_tokens"]
+    df["remaining_usd"] = df["budget_usd"] - df["used_usd"]
+    df["updated_at"] = pd.to_datetime(df["time_ns"], unit="ns", utc=True)
+    return df[columns].reset_index(drop=True)
+
+
+def gate_pass_rates(by: str | Sequence[str] = ("name",), store: StoreLike = None) -> Any:
+    """Pass rates of quality gates (scores with a pass/fail verdict), grouped ``by`` score
+    columns (``name``, ``workflow``, ``node``, ``persona``).
+
+    Columns: ``*by``, ``evaluations``, ``passed``, ``failed``, ``pass_rate`` (0..1),
+    ``mean_value`` (of numeric values; null when none).
+    """
+    pd = require_pandas()
+    columns = _by(by)
+    with _opened(store) as s:
+        rows = [r for r in s.scores() if r.get("passed") is not None]
+    if not rows:
+        return pd.DataFrame(
+            columns=[*columns, "evaluations", "passed", "failed", "pass_rate", "mean_value"]
+        )
+    df = pd.DataFrame(rows)
+    df["passed"] = df["passed"].astype(bool)
+    df["numeric"] = pd.to_numeric(
+        df["value"].where(df["value"].map(lambda v: not isinstance(v, (str, bool)))),
+        errors="coerce",
+    )
+    out = _grouped(df, columns).agg(
+        evaluations=("passed", "size"),
+        passed=("passed", "sum"),
+        mean_value=("numeric", "mean"),
+    ).reset_index()
+    out["passed"] = out["passed"].astype(int)
+    out["failed"] = out["evaluations"] - out["passed"]
+    out["pass_rate"] = out["passed"] / out["evaluations"]
+    return out[[*columns, "evaluations", "passed", "failed", "pass_rate", "mean_value"]]
+
+
+def errors(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
+    """Spans that ended in an error, newest first.
+
+    Columns: ``end_time``, ``trace_id``, ``workflow``, ``node``, ``persona``, ``name``,
+    ``kind``, ``error_class``, ``error_type``, ``error_message``, ``attempt`` (the node
+    attempt under a ``RetryPolicy``; null for other spans).
+    """
+    df = spans(store, trace_id=trace_id)
+    df = df[df["status"] == "error"].copy()
+    df["attempt"] = df["attributes"].map(lambda a: a.get("langgraph.attempt")).astype("Int64")
+    cols = ["end_time", "trace_id", "workflow", "node", "persona", "name", "kind",
+            "error_class", "error_type", "error_message", "attempt"]  # fmt: skip
+    return df.sort_values("end_time", ascending=False, kind="stable")[cols].reset_index(drop=True)

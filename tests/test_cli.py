@@ -1,0 +1,117 @@
+"""The command line on a real demo run: ``demo``, ``traces list``, ``traces show``."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langgraph_observe import cli
+from langgraph_observe.demo import PERSONAS, WORKFLOW, run_demo
+from langgraph_observe.sinks.local import LocalStoreSink
+from langgraph_observe.store import LocalStore
+from tests.test_local_store import make_spans, make_trace
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One real demo run, shared by the read-only tests below."""
+    path = tmp_path_factory.mktemp("demo") / "traces.db"
+    result = run_demo(path)
+    assert result.flushed and result.trace_id is not None
+    return path, result.trace_id
+
+
+@pytest.mark.e2e
+def test_demo_run_lands_in_the_store(demo_store: tuple[Path, str]) -> None:
+    path, trace_id = demo_store
+    with LocalStore(path) as store:
+        trace = store.trace(trace_id)
+        spans = store.spans(trace_id=trace_id)
+    assert trace is not None and trace["status"] == "ok" and trace["workflow"] == WORKFLOW
+    nodes = {s["name"]: s["persona"] for s in spans if s["kind"] == "node"}
+    assert nodes == PERSONAS
+    kinds = sorted(s["kind"] for s in spans)
+    assert kinds.count("llm") == 3 and kinds.count("tool") == 2 and "retriever" in kinds
+    llm_total = sum(s["total_tokens"] for s in spans if s["kind"] == "llm")
+    assert trace["total_tokens"] == llm_total > 0
+
+
+@pytest.mark.e2e
+def test_traces_list_shows_the_run(demo_store: tuple[Path, str]) -> None:
+    path, trace_id = demo_store
+    code, out = run("traces", "list", "--store", str(path))
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:3] == ["TRACE", "STARTED", "(UTC)"]
+    assert len(rows) == 1 and rows[0].startswith(trace_id[:12])
+    with LocalStore(path) as store:
+        total = store.trace(trace_id)["total_tokens"]  # type: ignore[index]
+    assert WORKFLOW in rows[0] and " ok " in rows[0] and f" {total} " in rows[0]
+
+
+@pytest.mark.e2e
+def test_traces_show_prints_the_tree(demo_store: tuple[Path, str]) -> None:
+    path, trace_id = demo_store
+    code, out = run("traces", "show", trace_id[:6], "--store", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith(f"trace {trace_id}  {WORKFLOW}  ok")
+    assert lines[2].startswith(f"workflow {WORKFLOW}")
+    for node, persona in PERSONAS.items():
+        assert any(f"node {node} [{persona}]" in line for line in lines), out
+    assert sum("llm ScriptedChatModel" in line and " tok (" in line for line in lines) == 3
+    assert any("tool run_test_suite" in line for line in lines)
+    assert any("retriever ChecklistRetriever (2 docs)" in line for line in lines)
+    # children are drawn under their node
+    release = next(i for i, line in enumerate(lines) if "node release" in line)
+    assert "tool publish_package" in lines[release + 2] and lines[release + 2][:1] == " "
+
+
+@pytest.mark.e2e
+def test_demo_command_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "LANGGRAPH_OBSERVE_STORE": str(tmp_path / "env.db")}
+    proc = subprocess.run([sys.executable, "-m", "langgraph_observe", "demo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"traces: {tmp_path / 'env.db'}" in out
+    assert "local       on: default sink" in out
+    assert "langgraph-observe traces list" in out
+    with LocalStore(tmp_path / "env.db") as store:
+        [trace] = store.traces()
+    assert f"trace {trace['trace_id']}  {WORKFLOW}  ok" in out
+    assert f"langgraph-observe traces show {trace['trace_id'][:8]}" in out
+    script = Path(sys.executable).with_name("langgraph-observe")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "langgraph_observe"]
+    listed = subprocess.run([*command, "traces", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert listed.returncode == 0 and trace["trace_id"][:12] in listed.stdout
+
+
+@pytest.mark.unit
+def test_errors_and_empty_store(tmp_path: Path) -> None:
+    code, out = run("traces", "list", "--store", str(tmp_path / "none.db"))
+    assert code == 0 and "no traces in" in out
+    assert not (tmp_path / "none.db").exists()
+    sink = LocalStoreSink(tmp_path / "t.db")
+    sink.export(make_spans(make_trace(1)))
+    sink.shutdown(1.0)
+    assert run("traces", "show", "ffff", "--store", str(tmp_path / "t.db"))[0] == 1
+    code, out = run("--store", str(tmp_path / "t.db"), "traces", "show", "0", "--ascii")
+    assert code == 0
+    assert "`- " in out and "├" not in out
+    assert "x ValueError: boom" in out, "errors are printed under their span"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["traces"])
+    assert exc.value.code == 2
