@@ -13,11 +13,20 @@ from langgraph_observe.events import SpanKind, SpanRecord, WorkflowStarted
 from langgraph_observe.explore import frames
 from langgraph_observe.sinks.local import LocalStoreSink
 from langgraph_observe.store import LocalStore
+from tests.conftest import require
 from tests.test_local_store import make_spans, make_trace
 
-pd = pytest.importorskip("pandas", reason="pandas is in the explore/test extras")
+try:
+    import pandas as pd
+except ImportError:  # pragma: no cover - the test extra installs pandas
+    pd = None
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _needs_pandas() -> None:
+    require(pd is not None, "pandas is not installed (pip install 'langgraph-observe[explore]')")
 
 
 @pytest.fixture
