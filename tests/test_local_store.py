@@ -448,3 +448,34 @@ def test_several_processes_write_while_a_reader_reads(tmp_path: Path) -> None:
     assert {t["status"] for t in traces} == {"ok"}
     assert {t["total_tokens"] for t in traces} == {2 * (per_batch - 1)}
     store.close()
+
+
+@pytest.mark.e2e
+def test_handler_payloads_are_stored_as_rendered(tmp_path: Path) -> None:
+    """A real graph through CallbackHandler: the store holds exactly what each Payload
+    renders, cut to ``max_payload_chars``."""
+    from langgraph_observe import CallbackHandler
+    from langgraph_observe.testing import InMemorySink
+    from tests.graphs import linear_graph
+
+    memory = InMemorySink()
+    handler = CallbackHandler(
+        sinks=[memory, LocalStoreSink(tmp_path / "t.db")], max_payload_chars=30
+    )
+    linear_graph().invoke({"topic": "observability " * 20, "log": []},
+                          config={"callbacks": [handler]})  # fmt: skip
+    assert handler.flush(10.0)
+    handler.shutdown()
+    recorded = {s.span_id: s for s in memory.spans()}
+    stored = {s["span_id"]: s for s in LocalStore(tmp_path / "t.db").spans()}
+    assert set(stored) == set(recorded) and len(stored) >= 5
+    cut = 0
+    for span_id, span in recorded.items():
+        row = stored[span_id]
+        for field in ("input", "output"):
+            payload = getattr(span, field)
+            assert row[field] == (payload.text if payload is not None else None)
+            if row[field] is not None:
+                assert len(row[field]) <= 30
+                cut += row[field].endswith("…")
+    assert cut > 0, "the long topic must have been cut somewhere"
