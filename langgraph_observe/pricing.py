@@ -93,8 +93,13 @@ class ModelPrice:
         read_price = self.input if self.cached_input is None else self.cached_input
         write_price = self.input if self.cache_write is None else self.cache_write
         reasoning_price = self.output if self.reasoning is None else self.reasoning
-        total = (fresh * self.input + cache_read * read_price + cache_write * write_price
-                 + (out - reasoning) * self.output + reasoning * reasoning_price)
+        total = (
+            fresh * self.input
+            + cache_read * read_price
+            + cache_write * write_price
+            + (out - reasoning) * self.output
+            + reasoning * reasoning_price
+        )
         return total * _PER_TOKEN
 
 
@@ -113,7 +118,8 @@ class UnknownModels:
             logger.warning(
                 "langgraph-observe: no price for model %r; its cost is left unset. Add it "
                 "under 'prices:' in the config file or with PriceCatalog.with_overrides().",
-                model)
+                model,
+            )
 
     def snapshot(self) -> dict[str, int]:
         """``{model: look-ups}`` so far."""
@@ -125,10 +131,12 @@ class UnknownModels:
 _PROVIDER_COLON = re.compile(
     r"^(?:openai|azure_openai|azure|anthropic|google_genai|google_vertexai|google_anthropic_vertex"
     r"|vertex_ai|vertexai|google|gemini|mistralai|mistral|bedrock|bedrock_converse|groq"
-    r"|together|fireworks|openrouter|ollama|deepseek|xai|cohere):")
+    r"|together|fireworks|openrouter|ollama|deepseek|xai|cohere):"
+)
 _BEDROCK_VENDOR = re.compile(
     r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?"
-    r"(?:anthropic|mistral|meta|amazon|cohere|ai21|deepseek|openai)\.")
+    r"(?:anthropic|mistral|meta|amazon|cohere|ai21|deepseek|openai)\."
+)
 _BEDROCK_VERSION = re.compile(r":\d+$")
 _CLAUDE_DOTS = re.compile(r"^(claude-(?:[a-z]+-)?)(\d+)\.(\d+)")
 _VERSION_TAIL = re.compile(r"(?:-(?:\d{2,}|latest|preview|exp|v\d+))+")
@@ -150,29 +158,35 @@ def normalize_model_name(name: str) -> str:
 # --- the catalog ---------------------------------------------------------------------------
 def _number(source: str, model: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{source}: {model}: {key}: expected a number of USD per 1M tokens, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{source}: {model}: {key}: expected a number of USD per 1M tokens, got {value!r}"
+        )
     number = float(value)
     if not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{source}: {model}: {key}: must be a finite, non-negative number, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{source}: {model}: {key}: must be a finite, non-negative number, got {value!r}"
+        )
     return number
 
 
 def _entry(source: str, model: str, raw: Any, base: ModelPrice | None) -> ModelPrice:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: {model}: expected a mapping with keys "
-                          f"{', '.join(PRICE_FIELDS)} (or 'alias'), got {raw!r}")
+        raise ConfigError(
+            f"{source}: {model}: expected a mapping with keys "
+            f"{', '.join(PRICE_FIELDS)} (or 'alias'), got {raw!r}"
+        )
     unknown = sorted(set(raw) - set(PRICE_FIELDS) - set(_META_FIELDS))
     if unknown:
-        raise ConfigError(f"{source}: {model}: unknown key(s) {unknown}; allowed: "
-                          f"{', '.join(PRICE_FIELDS + _META_FIELDS)} or 'alias'")
-    values: dict[str, Any] = {k: _number(source, model, k, raw[k])
-                              for k in PRICE_FIELDS if raw.get(k) is not None}
+        raise ConfigError(
+            f"{source}: {model}: unknown key(s) {unknown}; allowed: "
+            f"{', '.join(PRICE_FIELDS + _META_FIELDS)} or 'alias'"
+        )
+    values: dict[str, Any] = {
+        k: _number(source, model, k, raw[k]) for k in PRICE_FIELDS if raw.get(k) is not None
+    }
     kind = raw.get("kind", base.kind if base else "chat")
     if kind not in _KINDS:
-        raise ConfigError(f"{source}: {model}: kind: expected one of {list(_KINDS)}, "
-                          f"got {kind!r}")
+        raise ConfigError(f"{source}: {model}: kind: expected one of {list(_KINDS)}, got {kind!r}")
     for key in ("provider", "note"):
         if raw.get(key) is not None:
             values[key] = str(raw[key])
@@ -181,20 +195,27 @@ def _entry(source: str, model: str, raw: Any, base: ModelPrice | None) -> ModelP
     required = ("input",) if kind == "embedding" else ("input", "output")
     missing = [k for k in required if k not in values]
     if missing:
-        raise ConfigError(f"{source}: {model}: a model not in the catalog needs "
-                          f"{' and '.join(missing)}")
+        raise ConfigError(
+            f"{source}: {model}: a model not in the catalog needs {' and '.join(missing)}"
+        )
     return ModelPrice(kind=kind, **values)
 
 
 class PriceCatalog:
     """Model prices and aliases, with cached name matching and unknown-model counting."""
 
-    def __init__(self, models: Mapping[str, ModelPrice], aliases: Mapping[str, str] | None = None,
-                 *, as_of: str | None = None, unknown: UnknownModels | None = None) -> None:
-        self.models: dict[str, ModelPrice] = {normalize_model_name(k): v
-                                              for k, v in models.items()}
-        self.aliases: dict[str, str] = {normalize_model_name(k): normalize_model_name(v)
-                                        for k, v in (aliases or {}).items()}
+    def __init__(
+        self,
+        models: Mapping[str, ModelPrice],
+        aliases: Mapping[str, str] | None = None,
+        *,
+        as_of: str | None = None,
+        unknown: UnknownModels | None = None,
+    ) -> None:
+        self.models: dict[str, ModelPrice] = {normalize_model_name(k): v for k, v in models.items()}
+        self.aliases: dict[str, str] = {
+            normalize_model_name(k): normalize_model_name(v) for k, v in (aliases or {}).items()
+        }
         for alias, target in self.aliases.items():
             if target not in self.models:
                 raise ConfigError(f"aliases: {alias}: target {target!r} is not in the catalog")
@@ -209,22 +230,28 @@ class PriceCatalog:
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "prices.json") -> PriceCatalog:
         """A catalog from the data file's structure (``models``, ``aliases``,
         ``prices_as_of``)."""
-        models = {name: _entry(source, name, raw, None)
-                  for name, raw in (data.get("models") or {}).items()}
+        models = {
+            name: _entry(source, name, raw, None)
+            for name, raw in (data.get("models") or {}).items()
+        }
         return cls(models, data.get("aliases") or {}, as_of=data.get("prices_as_of"))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceCatalog:
         """The catalog in ``path``, or the one shipped with the package."""
         if path is None:
-            text = resources.files("langgraph_observe").joinpath("data/prices.json").read_text(
-                encoding="utf-8")
+            text = (
+                resources.files("langgraph_observe")
+                .joinpath("data/prices.json")
+                .read_text(encoding="utf-8")
+            )
         else:
             text = Path(path).read_text(encoding="utf-8")
         return cls.from_dict(json.loads(text), source=str(path or "prices.json"))
 
-    def with_overrides(self, prices: Mapping[str, Any] | None, *,
-                       source: str = "prices") -> PriceCatalog:
+    def with_overrides(
+        self, prices: Mapping[str, Any] | None, *, source: str = "prices"
+    ) -> PriceCatalog:
         """A new catalog with ``prices`` (``{model: {input, output, cached_input,
         cache_write, reasoning, kind}}`` or ``{model: {alias: other_model}}``) applied.
 
@@ -236,21 +263,23 @@ class PriceCatalog:
         if prices is None:
             return self
         if not isinstance(prices, Mapping):
-            raise ConfigError(f"{source}: expected a mapping of model name to prices, "
-                              f"got {prices!r}")
+            raise ConfigError(
+                f"{source}: expected a mapping of model name to prices, got {prices!r}"
+            )
         models = dict(self.models)
         aliases = dict(self.aliases)
         pending_aliases: dict[str, str] = {}
         for model, raw in prices.items():
             if not isinstance(model, str) or not model.strip():
-                raise ConfigError(f"{source}: model names must be non-empty strings, "
-                                  f"got {model!r}")
+                raise ConfigError(f"{source}: model names must be non-empty strings, got {model!r}")
             key = normalize_model_name(model)
             if isinstance(raw, Mapping) and "alias" in raw:
                 target = raw["alias"]
                 if len(raw) != 1 or not isinstance(target, str) or not target.strip():
-                    raise ConfigError(f"{source}: {model}: an alias entry is "
-                                      f"{{alias: <model name>}} and nothing else, got {raw!r}")
+                    raise ConfigError(
+                        f"{source}: {model}: an alias entry is "
+                        f"{{alias: <model name>}} and nothing else, got {raw!r}"
+                    )
                 pending_aliases[key] = target
                 continue
             base = models.get(key) or self.lookup(model)
@@ -270,8 +299,9 @@ class PriceCatalog:
         """The catalog entry name ``model`` matches, or None (not cached, not counted)."""
         s = normalize_model_name(model)
         for name in self._names:
-            if s == name or (s.startswith(name) and s[len(name)] == "-"
-                             and _VERSION_TAIL.fullmatch(s, len(name))):
+            if s == name or (
+                s.startswith(name) and s[len(name)] == "-" and _VERSION_TAIL.fullmatch(s, len(name))
+            ):
                 return self.aliases.get(name, name)
         return None
 
@@ -290,8 +320,9 @@ class PriceCatalog:
         self._cache[model] = price
         return price
 
-    def cost(self, model: str | None, usage: TokenUsage | None, *,
-             cache_hit: bool = False) -> float | None:
+    def cost(
+        self, model: str | None, usage: TokenUsage | None, *, cache_hit: bool = False
+    ) -> float | None:
         """USD cost of one call; 0.0 for a LangChain cache hit; None for an unknown model
         (logged once per name and counted) or when no usage is known."""
         if cache_hit:
@@ -316,15 +347,20 @@ class PriceCatalog:
         def fmt(v: float | None) -> str:
             return "—" if v is None else f"{v:g}"
 
-        lines = [f"Prices in USD per 1M tokens, as of {self.as_of}.", "",
-                 "| model | provider | kind | input | output | cached input | cache write "
-                 "| reasoning | note |",
-                 "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        lines = [
+            f"Prices in USD per 1M tokens, as of {self.as_of}.",
+            "",
+            "| model | provider | kind | input | output | cached input | cache write "
+            "| reasoning | note |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
         for name, p in self.models.items():
             output = "—" if p.kind == "embedding" else fmt(p.output)
-            lines.append(f"| `{name}` | {p.provider or ''} | {p.kind} | {fmt(p.input)} "
-                         f"| {output} | {fmt(p.cached_input)} | {fmt(p.cache_write)} "
-                         f"| {fmt(p.reasoning)} | {p.note or ''} |")
+            lines.append(
+                f"| `{name}` | {p.provider or ''} | {p.kind} | {fmt(p.input)} "
+                f"| {output} | {fmt(p.cached_input)} | {fmt(p.cache_write)} "
+                f"| {fmt(p.reasoning)} | {p.note or ''} |"
+            )
         if self.aliases:
             lines += ["", "| alias | priced as |", "| --- | --- |"]
             lines += [f"| `{a}` | `{t}` |" for a, t in self.aliases.items()]

@@ -64,10 +64,14 @@ O200K = "o200k_base"
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/"
 #: encoding -> (tiktoken's URL for it, SHA-256 of the file)
 _FILES: dict[str, tuple[str, str]] = {
-    CL100K: (_BLOB + "cl100k_base.tiktoken",
-             "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"),
-    O200K: (_BLOB + "o200k_base.tiktoken",
-            "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
+    CL100K: (
+        _BLOB + "cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    O200K: (
+        _BLOB + "o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
 }
 _O200K_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-4o", "gpt-oss", "codex")
 _O_SERIES = ("o1", "o3", "o4")
@@ -76,8 +80,17 @@ MESSAGE_TOKENS = 3  #: framing tokens per chat message
 NAME_TOKENS = 1  #: extra tokens when a message has a ``name``
 REPLY_TOKENS = 3  #: tokens priming the assistant's reply
 MEDIA_PART_TOKENS = 85  #: an image/audio/file content part (OpenAI's low-detail image cost)
-_MEDIA_TYPES = frozenset({"image", "image_url", "input_image", "audio", "input_audio", "file",
-                          "video", "document"})
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "AIMessageChunk": "assistant",
+    "HumanMessageChunk": "user",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+}
+_MEDIA_TYPES = frozenset(
+    {"image", "image_url", "input_image", "audio", "input_audio", "file", "video", "document"}
+)
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -215,15 +228,23 @@ class TokenCounter:
             if encoding in self._loaded or encoding in self._pending:
                 return
             done = self._pending[encoding] = threading.Event()
-        threading.Thread(target=self._load, args=(encoding, done), daemon=True,
-                         name=f"langgraph-observe-tiktoken-{encoding}").start()
+        threading.Thread(
+            target=self._load,
+            args=(encoding, done),
+            daemon=True,
+            name=f"langgraph-observe-tiktoken-{encoding}",
+        ).start()
 
     def _load(self, encoding: str, done: threading.Event) -> None:
         try:
             enc = self._loader(encoding)
         except Exception as exc:
-            logger.warning("langgraph-observe: tiktoken encoding %s unavailable, token counts "
-                           "are estimated: %r", encoding, exc)
+            logger.warning(
+                "langgraph-observe: tiktoken encoding %s unavailable, token counts "
+                "are estimated: %r",
+                encoding,
+                exc,
+            )
             enc = None
         with self._lock:
             self._loaded[encoding] = enc
@@ -248,8 +269,9 @@ class TokenCounter:
             enc = self.encoding(CL100K)
         return enc
 
-    def preload(self, encodings: Iterable[str] = (O200K, CL100K),
-                timeout: float | None = None) -> bool:
+    def preload(
+        self, encodings: Iterable[str] = (O200K, CL100K), timeout: float | None = None
+    ) -> bool:
         """Start loading ``encodings`` and wait up to ``timeout`` seconds; True when every
         load has finished (loaded or found unavailable)."""
         for name in encodings:
@@ -262,8 +284,9 @@ class TokenCounter:
         """``{encoding: "loaded" | "loading" | "unavailable"}`` for encodings asked for."""
         with self._lock:
             out = {n: "loading" for n in self._pending}
-            out.update({n: ("unavailable" if e is None else "loaded")
-                        for n, e in self._loaded.items()})
+            out.update(
+                {n: ("unavailable" if e is None else "loaded") for n, e in self._loaded.items()}
+            )
         return out
 
     # -- counting ---------------------------------------------------------------------------
@@ -329,7 +352,8 @@ def _message_tokens(message: Any, count: Callable[[str], int]) -> int:
     elif isinstance(message, tuple) and len(message) == 2:
         (role, content), name, tool_calls = message, None, None
     else:
-        role = getattr(message, "type", None)
+        role = getattr(message, "role", None) or getattr(message, "type", None)
+        role = _ROLES.get(role, role) if isinstance(role, str) else role
         content = getattr(message, "content", None)
         name = getattr(message, "name", None)
         tool_calls = getattr(message, "tool_calls", None)
@@ -362,8 +386,13 @@ def estimate_prompt_tokens(model: str | None, messages: Any) -> int:
     return _default.count_messages(model, messages)
 
 
-def estimate_usage(model: str | None, *, messages: Any = None,
-                   prompts: Sequence[str] | None = None, output: str | None = None) -> TokenUsage:
+def estimate_usage(
+    model: str | None,
+    *,
+    messages: Any = None,
+    prompts: Sequence[str] | None = None,
+    output: str | None = None,
+) -> TokenUsage:
     """A :class:`TokenUsage` (``estimated=True``) for a call whose provider reported none:
     chat ``messages`` or completion ``prompts`` in, ``output`` text out."""
     inp = 0
@@ -372,8 +401,7 @@ def estimate_usage(model: str | None, *, messages: Any = None,
     for prompt in prompts or ():
         inp += _default.count_text(model, prompt)
     out = _default.count_text(model, output or "")
-    return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=inp + out,
-                      estimated=True)
+    return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=inp + out, estimated=True)
 
 
 def preload(timeout: float | None = None) -> bool:

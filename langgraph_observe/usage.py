@@ -68,29 +68,56 @@ class UsageKeys:
 
 PROVIDER_USAGE_KEYS: tuple[UsageKeys, ...] = (
     # OpenAI chat completions, and every OpenAI-compatible API (Mistral, Groq, vLLM, ...)
-    UsageKeys("openai", ("prompt_tokens",), ("completion_tokens",), ("total_tokens",),
-              cache_read=("prompt_tokens_details", "cached_tokens"),
-              cache_write=("prompt_tokens_details", "cache_write_tokens"),
-              reasoning=("completion_tokens_details", "reasoning_tokens")),
+    UsageKeys(
+        "openai",
+        ("prompt_tokens",),
+        ("completion_tokens",),
+        ("total_tokens",),
+        cache_read=("prompt_tokens_details", "cached_tokens"),
+        cache_write=("prompt_tokens_details", "cache_write_tokens"),
+        reasoning=("completion_tokens_details", "reasoning_tokens"),
+    ),
     # OpenAI responses API: input_tokens includes cached tokens
-    UsageKeys("openai_responses", ("input_tokens",), ("output_tokens",), ("total_tokens",),
-              cache_read=("input_tokens_details", "cached_tokens"),
-              reasoning=("output_tokens_details", "reasoning_tokens"),
-              marker="input_tokens_details"),
+    UsageKeys(
+        "openai_responses",
+        ("input_tokens",),
+        ("output_tokens",),
+        ("total_tokens",),
+        cache_read=("input_tokens_details", "cached_tokens"),
+        reasoning=("output_tokens_details", "reasoning_tokens"),
+        marker="input_tokens_details",
+    ),
     # Anthropic messages API: input_tokens counts only the uncached part
-    UsageKeys("anthropic", ("input_tokens",), ("output_tokens",), ("total_tokens",),
-              cache_read=("cache_read_input_tokens",),
-              cache_write=("cache_creation_input_tokens",),
-              reasoning=("output_tokens_details", "reasoning_tokens"),
-              input_excludes_cache=True),
+    UsageKeys(
+        "anthropic",
+        ("input_tokens",),
+        ("output_tokens",),
+        ("total_tokens",),
+        cache_read=("cache_read_input_tokens",),
+        cache_write=("cache_creation_input_tokens",),
+        reasoning=("output_tokens_details", "reasoning_tokens"),
+        input_excludes_cache=True,
+    ),
     # AWS Bedrock Converse: inputTokens counts only the uncached part
-    UsageKeys("bedrock", ("inputTokens",), ("outputTokens",), ("totalTokens",),
-              cache_read=("cacheReadInputTokens",), cache_write=("cacheWriteInputTokens",),
-              input_excludes_cache=True),
+    UsageKeys(
+        "bedrock",
+        ("inputTokens",),
+        ("outputTokens",),
+        ("totalTokens",),
+        cache_read=("cacheReadInputTokens",),
+        cache_write=("cacheWriteInputTokens",),
+        input_excludes_cache=True,
+    ),
     # Google Gemini (raw usageMetadata): thoughts are not part of candidates
-    UsageKeys("gemini", ("prompt_token_count",), ("candidates_token_count",),
-              ("total_token_count",), cache_read=("cached_content_token_count",),
-              reasoning=("thoughts_token_count",), output_excludes_reasoning=True),
+    UsageKeys(
+        "gemini",
+        ("prompt_token_count",),
+        ("candidates_token_count",),
+        ("total_token_count",),
+        cache_read=("cached_content_token_count",),
+        reasoning=("thoughts_token_count",),
+        output_excludes_reasoning=True,
+    ),
     # Ollama generation_info
     UsageKeys("ollama", ("prompt_eval_count",), ("eval_count",)),
 )
@@ -297,8 +324,10 @@ def response_model(response: Any) -> str | None:
     gen = _first_generation(response)
     if gen is None:
         return None
-    for meta in (getattr(getattr(gen, "message", None), "response_metadata", None),
-                 getattr(gen, "generation_info", None)):
+    for meta in (
+        getattr(getattr(gen, "message", None), "response_metadata", None),
+        getattr(gen, "generation_info", None),
+    ):
         if meta:
             name = meta.get("model_name") or meta.get("model")
             if isinstance(name, str) and name:
@@ -314,8 +343,10 @@ def finish_reasons(response: Any) -> list[str]:
     reasons: list[str] = []
     for candidates in getattr(response, "generations", None) or ():
         for gen in candidates:
-            for meta in (getattr(gen, "generation_info", None),
-                         getattr(getattr(gen, "message", None), "response_metadata", None)):
+            for meta in (
+                getattr(gen, "generation_info", None),
+                getattr(getattr(gen, "message", None), "response_metadata", None),
+            ):
                 if not meta:
                     continue
                 reason = next((meta[k] for k in _FINISH_KEYS if meta.get(k)), None)
