@@ -44,11 +44,10 @@ SELECT t.trace_id, t.root_span_id, t.name, t.workflow, t.start_ns, t.end_ns, t.s
            AS total_tokens,
        sum(CASE WHEN s.kind IN ('llm', 'embedding') THEN s.cost_usd END) AS cost_usd,
        max(s.end_ns) AS last_end_ns
-FROM traces AS t LEFT JOIN spans AS s ON s.trace_id = t.trace_id
-{where}
+FROM (SELECT * FROM traces {where} ORDER BY start_ns DESC {limit}) AS t
+LEFT JOIN spans AS s ON s.trace_id = t.trace_id
 GROUP BY t.trace_id
 ORDER BY t.start_ns DESC
-{limit}
 """
 
 
@@ -135,12 +134,12 @@ class LocalStore:
         and ``last_end_ns``. ``status`` is ``running`` until the root span lands."""
         clauses: list[str] = []
         params: list[Any] = []
-        for column, value in (("t.workflow", workflow), ("t.status", status)):
+        for column, value in (("workflow", workflow), ("status", status)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if since_ns is not None:
-            clauses.append("t.start_ns >= ?")
+            clauses.append("start_ns >= ?")
             params.append(since_ns)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = ""
@@ -151,7 +150,7 @@ class LocalStore:
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         """The :meth:`traces` row of one trace (exact id), or None."""
-        rows = self.query(_TRACES_SQL.format(where="WHERE t.trace_id = ?", limit=""), [trace_id])
+        rows = self.query(_TRACES_SQL.format(where="WHERE trace_id = ?", limit=""), [trace_id])
         return rows[0] if rows else None
 
     def resolve_trace_id(self, prefix: str) -> str:
