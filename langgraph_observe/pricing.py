@@ -321,16 +321,29 @@ class PriceCatalog:
         return price
 
     def cost(
-        self, model: str | None, usage: TokenUsage | None, *, cache_hit: bool = False
+        self,
+        model: str | None,
+        usage: TokenUsage | None,
+        *,
+        cache_hit: bool = False,
+        response_model: str | None = None,
     ) -> float | None:
         """USD cost of one call; 0.0 for a LangChain cache hit; None for an unknown model
-        (logged once per name and counted) or when no usage is known."""
+        (logged once per name and counted) or when no usage is known.
+
+        ``response_model`` (the name the provider answered with) is priced first when the
+        catalog knows it: it is the exact snapshot, and it names the model behind an Azure
+        deployment.
+        """
         if cache_hit:
             return 0.0
-        price = self.lookup(model)
+        price = self.lookup(response_model) if response_model else None
         if price is None:
-            if model:
-                self.unknown.record(model)
+            price = self.lookup(model)
+        if price is None:
+            unknown = model or response_model
+            if unknown:
+                self.unknown.record(unknown)
             return None
         if usage is None:
             return None
@@ -383,9 +396,15 @@ def default_catalog() -> PriceCatalog:
     return _default
 
 
-def cost(model: str | None, usage: TokenUsage | None, *, cache_hit: bool = False) -> float | None:
+def cost(
+    model: str | None,
+    usage: TokenUsage | None,
+    *,
+    cache_hit: bool = False,
+    response_model: str | None = None,
+) -> float | None:
     """:meth:`PriceCatalog.cost` on the :func:`default_catalog`."""
-    return default_catalog().cost(model, usage, cache_hit=cache_hit)
+    return default_catalog().cost(model, usage, cache_hit=cache_hit, response_model=response_model)
 
 
 def unknown_models() -> dict[str, int]:
