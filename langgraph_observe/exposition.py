@@ -23,8 +23,14 @@ from prometheus_client import start_http_server as _start_http_server
 
 from .sinks._prometheus_metrics import multiprocess_enabled
 
-__all__ = ["MetricsServer", "metrics_asgi_app", "metrics_registry", "metrics_wsgi_app",
-           "push_metrics", "start_metrics_server"]
+__all__ = [
+    "MetricsServer",
+    "metrics_asgi_app",
+    "metrics_registry",
+    "metrics_wsgi_app",
+    "push_metrics",
+    "start_metrics_server",
+]
 
 
 def metrics_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
@@ -73,8 +79,9 @@ class MetricsServer:
         self.shutdown()
 
 
-def start_metrics_server(port: int, addr: str = "127.0.0.1",
-                         registry: CollectorRegistry | None = None) -> MetricsServer:
+def start_metrics_server(
+    port: int, addr: str = "127.0.0.1", registry: CollectorRegistry | None = None
+) -> MetricsServer:
     """Serve ``/metrics`` on ``addr:port`` from a daemon thread (``port=0``: any free port)."""
     httpd, thread = _start_http_server(port, addr=addr, registry=metrics_registry(registry))
     return MetricsServer(httpd, thread)
@@ -92,12 +99,22 @@ def metrics_asgi_app(registry: CollectorRegistry | None = None) -> Callable[...,
     return app
 
 
-def push_metrics(gateway: str, job: str, registry: CollectorRegistry | None = None,
-                 grouping_key: Mapping[str, str] | None = None, timeout: float = 10.0) -> None:
+def push_metrics(
+    gateway: str,
+    job: str,
+    registry: CollectorRegistry | None = None,
+    grouping_key: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> None:
     """Push the metrics to a Pushgateway (for batch jobs), replacing the job's group.
 
     Flush the handler first (``handler.flush()``) so every record has been counted.
     ``gateway`` is ``host:port`` or a URL. Raises on HTTP errors: a batch job should know.
     """
-    _push_to_gateway(gateway, job=job, registry=metrics_registry(registry),
-                     grouping_key=dict(grouping_key) if grouping_key else None, timeout=timeout)
+    _push_to_gateway(
+        gateway,
+        job=job,
+        registry=metrics_registry(registry),
+        grouping_key=dict(grouping_key) if grouping_key else None,
+        timeout=timeout,
+    )

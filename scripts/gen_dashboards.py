@@ -31,8 +31,17 @@ def metric(short: str, series: str = "") -> str:
 
 def p95(short: str, by: str, selector: str = WF) -> str:
     matchers = f"{{{selector}}}" if selector else ""
-    return (f"histogram_quantile(0.95, sum by ({by}, le) "
-            f"(rate({metric(short, '_bucket')}{matchers}[{RATE}])))")
+    return (
+        f"histogram_quantile(0.95, sum by ({by}, le) "
+        f"(rate({metric(short, '_bucket')}{matchers}[{RATE}])))"
+    )
+
+
+def rate(short: str, by: str, matchers: str = "", *, series: str = "", wf: bool = True) -> str:
+    """``sum by (by) (rate(metric{...}[$__rate_interval]))``, filtered by ``$workflow``."""
+    selector = ",".join(m for m in (WF if wf else "", matchers) if m)
+    braces = f"{{{selector}}}" if selector else ""
+    return f"sum by ({by}) (rate({metric(short, series)}{braces}[{RATE}]))"
 
 
 class _Layout:
@@ -46,9 +55,16 @@ class _Layout:
 
     def row(self, title: str) -> None:
         self._newline()
-        self.panels.append({"type": "row", "title": title, "collapsed": False, "panels": [],
-                            "id": len(self.panels) + 1,
-                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}})
+        self.panels.append(
+            {
+                "type": "row",
+                "title": title,
+                "collapsed": False,
+                "panels": [],
+                "id": len(self.panels) + 1,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
+            }
+        )
         self.y += 1
 
     def _newline(self) -> None:
@@ -57,8 +73,17 @@ class _Layout:
             self.x = 0
             self.row_h = 0
 
-    def add(self, title: str, targets: list[tuple[str, str]], *, unit: str = "short",
-            kind: str = "timeseries", w: int = 8, h: int = 8, description: str = "") -> None:
+    def add(
+        self,
+        title: str,
+        targets: list[tuple[str, str]],
+        *,
+        unit: str = "short",
+        kind: str = "timeseries",
+        w: int = 8,
+        h: int = 8,
+        description: str = "",
+    ) -> None:
         if self.x + w > 24:
             self._newline()
         panel: dict[str, Any] = {
@@ -71,14 +96,15 @@ class _Layout:
             "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
             "options": {},
             "targets": [
-                {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr,
-                 "legendFormat": legend}
+                {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend}
                 for i, (expr, legend) in enumerate(targets)
             ],
         }
         if kind == "timeseries":
-            panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"},
-                                "tooltip": {"mode": "multi"}}
+            panel["options"] = {
+                "legend": {"displayMode": "list", "placement": "bottom"},
+                "tooltip": {"mode": "multi"},
+            }
         self.panels.append(panel)
         self.x += w
         self.row_h = max(self.row_h, h)
@@ -88,90 +114,164 @@ def overview() -> dict[str, Any]:
     """The overview dashboard: runs, errors, latencies, tokens, cost, budgets, health."""
     g = _Layout()
     g.row("Workflows")
-    g.add("Workflow runs / s", [(
-        f"sum by (workflow, status) (rate({metric('workflow_runs_total')}{{{WF}}}[{RATE}]))",
-        "{{workflow}} {{status}}")], unit="reqps")
-    g.add("Workflow error ratio", [(
-        f'sum by (workflow) (rate({metric("workflow_runs_total")}{{{WF},status="error"}}[{RATE}]))'
-        f" / sum by (workflow) (rate({metric('workflow_runs_total')}{{{WF}}}[{RATE}]))",
-        "{{workflow}}")], unit="percentunit")
-    g.add("Workflows in progress", [(
-        f"sum by (workflow) ({metric('workflows_in_progress')}{{{WF}}})", "{{workflow}}")])
-    g.add("p95 workflow duration", [(p95("workflow_duration_seconds", "workflow"),
-                                     "{{workflow}}")], unit="s", w=12)
-    g.add("p95 node duration", [(p95("node_duration_seconds", "workflow, node"),
-                                 "{{workflow}} / {{node}}")], unit="s", w=12)
-    g.add("Node errors / s by class", [(
-        f"sum by (node, error_class) (rate({metric('node_errors_total')}{{{WF}}}[{RATE}]))",
-        "{{node}} {{error_class}}")], unit="reqps", w=12)
-    g.add("Node retries / s", [(
-        f"sum by (node) (rate({metric('node_retries_total')}{{{WF}}}[{RATE}]))", "{{node}}")],
-        unit="reqps", w=12)
+    runs = "workflow_runs_total"
+    g.add(
+        "Workflow runs / s",
+        [(rate(runs, "workflow, status"), "{{workflow}} {{status}}")],
+        unit="reqps",
+    )
+    errors = rate(runs, "workflow", 'status="error"')
+    g.add(
+        "Workflow error ratio",
+        [(f"{errors} / {rate(runs, 'workflow')}", "{{workflow}}")],
+        unit="percentunit",
+    )
+    g.add(
+        "Workflows in progress",
+        [(f"sum by (workflow) ({metric('workflows_in_progress')}{{{WF}}})", "{{workflow}}")],
+    )
+    g.add(
+        "p95 workflow duration",
+        [(p95("workflow_duration_seconds", "workflow"), "{{workflow}}")],
+        unit="s",
+        w=12,
+    )
+    g.add(
+        "p95 node duration",
+        [(p95("node_duration_seconds", "workflow, node"), "{{workflow}} / {{node}}")],
+        unit="s",
+        w=12,
+    )
+    g.add(
+        "Node runs / s by status",
+        [(rate("node_runs_total", "node, status"), "{{node}} {{status}}")],
+        unit="reqps",
+    )
+    g.add(
+        "Node errors / s by class",
+        [(rate("node_errors_total", "node, error_class"), "{{node}} {{error_class}}")],
+        unit="reqps",
+    )
+    g.add("Node retries / s", [(rate("node_retries_total", "node"), "{{node}}")], unit="reqps")
 
     g.row("Models")
-    g.add("Model calls / s", [(
-        f"sum by (model, status) (rate({metric('llm_calls_total')}{{{WF}}}[{RATE}]))",
-        "{{model}} {{status}}")], unit="reqps")
-    g.add("p95 model call duration", [(p95("llm_duration_seconds", "model", ""), "{{model}}")],
-          unit="s")
-    g.add("p95 time to first token", [(p95("llm_time_to_first_token_seconds", "model", ""),
-                                       "{{model}}")], unit="s")
-    g.add("Tokens / s by persona and model", [(
-        f'sum by (persona, model, type) (rate({metric("tokens_total")}'
-        f'{{{WF},type=~"input|output"}}[{RATE}]))',
-        "{{persona}} {{model}} {{type}}")], w=12,
-        description="Input and output tokens; cached and reasoning tokens are parts of these.")
-    g.add("Cost (USD / hour) by persona and model", [(
-        f"sum by (persona, model) (rate({metric('cost_usd_total')}{{{WF}}}[{RATE}])) * 3600",
-        "{{persona}} {{model}}")], unit="currencyUSD", w=12)
-    g.add("Cost in range by tenant", [(
-        f"sum by (tenant) (increase({metric('cost_usd_total')}{{{WF}}}[$__range]))",
-        "{{tenant}}")], unit="currencyUSD", kind="bargauge", w=12)
-    g.add("Cost in range by workflow", [(
-        f"sum by (workflow) (increase({metric('cost_usd_total')}{{{WF}}}[$__range]))",
-        "{{workflow}}")], unit="currencyUSD", kind="bargauge", w=12)
+    g.add(
+        "Model calls / s",
+        [(rate("llm_calls_total", "model, status"), "{{model}} {{status}}")],
+        unit="reqps",
+    )
+    g.add(
+        "p95 model call duration",
+        [(p95("llm_duration_seconds", "model", ""), "{{model}}")],
+        unit="s",
+    )
+    g.add(
+        "p95 time to first token",
+        [(p95("llm_time_to_first_token_seconds", "model", ""), "{{model}}")],
+        unit="s",
+    )
+    g.add(
+        "Tokens / s by persona and model",
+        [
+            (
+                rate("tokens_total", "persona, model, type", 'type=~"input|output"'),
+                "{{persona}} {{model}} {{type}}",
+            )
+        ],
+        w=12,
+        description="Input and output tokens; cached and reasoning tokens are parts of these.",
+    )
+    g.add(
+        "Cost (USD / hour) by persona and model",
+        [(f"{rate('cost_usd_total', 'persona, model')} * 3600", "{{persona}} {{model}}")],
+        unit="currencyUSD",
+        w=12,
+    )
+    for by in ("tenant", "workflow"):
+        g.add(
+            f"Cost in range by {by}",
+            [
+                (
+                    f"sum by ({by}) (increase({metric('cost_usd_total')}{{{WF}}}[$__range]))",
+                    f"{{{{{by}}}}}",
+                )
+            ],
+            unit="currencyUSD",
+            kind="bargauge",
+            w=12,
+        )
 
     g.row("Tools and retrievers")
-    g.add("Tool calls / s", [(
-        f"sum by (tool, status) (rate({metric('tool_calls_total')}{{{WF}}}[{RATE}]))",
-        "{{tool}} {{status}}")], unit="reqps")
+    g.add(
+        "Tool calls / s",
+        [(rate("tool_calls_total", "tool, status"), "{{tool}} {{status}}")],
+        unit="reqps",
+    )
     g.add("p95 tool duration", [(p95("tool_duration_seconds", "tool"), "{{tool}}")], unit="s")
-    g.add("p95 retriever duration and mean documents", [
-        (p95("retriever_duration_seconds", "retriever"), "p95 {{retriever}}"),
-        (f"sum by (retriever) (rate({metric('retriever_documents', '_sum')}{{{WF}}}[{RATE}]))"
-         f" / sum by (retriever) (rate({metric('retriever_documents', '_count')}{{{WF}}}"
-         f"[{RATE}]))", "docs {{retriever}}")])
+    docs = "retriever_documents"
+    g.add(
+        "p95 retriever duration and mean documents",
+        [
+            (p95("retriever_duration_seconds", "retriever"), "p95 {{retriever}}"),
+            (
+                f"{rate(docs, 'retriever', series='_sum')}"
+                f" / {rate(docs, 'retriever', series='_count')}",
+                "docs {{retriever}}",
+            ),
+        ],
+    )
 
     g.row("Personas, budgets and gates")
-    g.add("Persona switches / s", [(
-        f"sum by (from_persona, to_persona) "
-        f"(rate({metric('persona_switches_total')}{{{WF}}}[{RATE}]))",
-        "{{from_persona}} -> {{to_persona}}")], unit="reqps")
-    g.add("Token budget left", [(
-        f"{metric('budget_remaining_tokens')} / ({metric('budget_limit_tokens')} > 0)",
-        "{{persona}} {{window}} {{tenant}}")], unit="percentunit", kind="bargauge")
-    g.add("USD budget left", [(
-        f"{metric('budget_remaining_usd')} / ({metric('budget_limit_usd')} > 0)",
-        "{{persona}} {{window}} {{tenant}}")], unit="percentunit", kind="bargauge")
-    g.add("Gate pass ratio", [(
-        f'sum by (gate) (rate({metric("gate_results_total")}{{{WF},result="pass"}}[{RATE}]))'
-        f" / sum by (gate) (rate({metric('gate_results_total')}{{{WF}}}[{RATE}]))",
-        "{{gate}}")], unit="percentunit", w=24)
+    g.add(
+        "Persona switches / s",
+        [
+            (
+                rate("persona_switches_total", "from_persona, to_persona"),
+                "{{from_persona}} -> {{to_persona}}",
+            )
+        ],
+        unit="reqps",
+    )
+    for unit in ("tokens", "usd"):
+        g.add(
+            f"{'Token' if unit == 'tokens' else 'USD'} budget left",
+            [
+                (
+                    f"{metric('budget_remaining_' + unit)}"
+                    f" / ({metric('budget_limit_' + unit)} > 0)",
+                    "{{persona}} {{window}} {{tenant}}",
+                )
+            ],
+            unit="percentunit",
+            kind="bargauge",
+        )
+    gates = "gate_results_total"
+    passed = rate(gates, "gate", 'result="pass"')
+    g.add(
+        "Gate pass ratio",
+        [(f"{passed} / {rate(gates, 'gate')}", "{{gate}}")],
+        unit="percentunit",
+        w=24,
+    )
 
     g.row("langgraph-observe health")
-    g.add("Records dropped / s", [(
-        f"sum by (sink, reason) (rate({metric('spans_dropped_total')}[{RATE}]))",
-        "{{sink}} {{reason}}")], unit="reqps")
-    g.add("Sink export errors / s", [(
-        f"sum by (sink) (rate({metric('sink_export_errors_total')}[{RATE}]))", "{{sink}}")],
-        unit="reqps")
+    g.add(
+        "Records dropped / s",
+        [(rate("spans_dropped_total", "sink, reason", wf=False), "{{sink}} {{reason}}")],
+        unit="reqps",
+    )
+    g.add(
+        "Sink export errors / s",
+        [(rate("sink_export_errors_total", "sink", wf=False), "{{sink}}")],
+        unit="reqps",
+    )
     g.add("Sink queue depth", [(f"sum by (sink) ({metric('sink_queue_depth')})", "{{sink}}")])
 
     return {
         "title": "LangGraph overview",
         "uid": "langgraph-observe-overview",
         "description": "Runs, errors, latencies, tokens, cost, budgets and the library's health "
-                       "(generated by scripts/gen_dashboards.py from the metric catalog).",
+        "(generated by scripts/gen_dashboards.py from the metric catalog).",
         "tags": ["langgraph", "langgraph-observe"],
         "editable": True,
         "schemaVersion": 39,
@@ -183,16 +283,39 @@ def overview() -> dict[str, Any]:
         "graphTooltip": 1,
         "annotations": {"list": []},
         "links": [],
-        "templating": {"list": [
-            {"name": "datasource", "label": "Data source", "type": "datasource",
-             "query": "prometheus", "current": {}, "hide": 0, "refresh": 1, "options": []},
-            {"name": "workflow", "label": "Workflow", "type": "query", "datasource": DS,
-             "query": {"query": f"label_values({metric('workflow_runs_total')}, workflow)",
-                       "refId": "workflow"},
-             "definition": f"label_values({metric('workflow_runs_total')}, workflow)",
-             "includeAll": True, "multi": True, "allValue": ".*", "current": {},
-             "hide": 0, "refresh": 2, "sort": 1, "options": []},
-        ]},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                    "options": [],
+                },
+                {
+                    "name": "workflow",
+                    "label": "Workflow",
+                    "type": "query",
+                    "datasource": DS,
+                    "query": {
+                        "query": f"label_values({metric('workflow_runs_total')}, workflow)",
+                        "refId": "workflow",
+                    },
+                    "definition": f"label_values({metric('workflow_runs_total')}, workflow)",
+                    "includeAll": True,
+                    "multi": True,
+                    "allValue": ".*",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 2,
+                    "sort": 1,
+                    "options": [],
+                },
+            ]
+        },
         "panels": g.panels,
     }
 
@@ -219,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     if stale:
-        print(f"out of date: {', '.join(stale)}; run python scripts/gen_dashboards.py",
-              file=sys.stderr)
+        print(
+            f"out of date: {', '.join(stale)}; run python scripts/gen_dashboards.py",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

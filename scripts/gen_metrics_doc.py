@@ -1,7 +1,7 @@
 """Generate docs/metrics.md (the metric reference) from the metric catalog.
 
-    python scripts/gen_metrics_doc.py          # write docs/metrics.md
-    python scripts/gen_metrics_doc.py --check  # exit 1 if the committed file differs
+python scripts/gen_metrics_doc.py          # write docs/metrics.md
+python scripts/gen_metrics_doc.py --check  # exit 1 if the committed file differs
 """
 
 from __future__ import annotations
@@ -41,12 +41,22 @@ Label conventions:
 
 def render() -> str:
     """The whole of docs/metrics.md."""
-    lines = [_HEAD.rstrip("\n"), "", "| metric | type | unit | labels | meaning |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        _HEAD.rstrip("\n"),
+        "",
+        "| metric | type | unit | labels | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for m in METRICS:
         labels = ", ".join(f"`{label}`" for label in m.labels)
         lines.append(f"| `{m.name}` | {m.type} | {m.unit or '-'} | {labels} | {m.help} |")
-    lines += ["", "## Where each value comes from", "",
-              "| metric | fed by | multiprocess mode |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## Where each value comes from",
+        "",
+        "| metric | fed by | multiprocess mode |",
+        "| --- | --- | --- |",
+    ]
     for m in METRICS:
         mode = m.multiprocess_mode or "-"
         lines.append(f"| `{m.name}` | {m.source} | {mode} |")
@@ -65,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print("docs/metrics.md is out of date; run python scripts/gen_metrics_doc.py",
-                  file=sys.stderr)
+            print(
+                "docs/metrics.md is out of date; run python scripts/gen_metrics_doc.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,11 @@ def value(reg: CollectorRegistry, short: str, **labels: str) -> float | None:
 
 def test_a_run_counts_everywhere():
     reg = CollectorRegistry()
-    feed(one_run("support") + one_run("support", status=SpanStatus.ERROR, input_tokens=7,
-                                       output_tokens=3, cost=0.5), reg)
+    feed(
+        one_run("support")
+        + one_run("support", status=SpanStatus.ERROR, input_tokens=7, output_tokens=3, cost=0.5),
+        reg,
+    )
     assert value(reg, "workflow_runs_total", workflow="support", status="ok") == 1
     assert value(reg, "workflow_runs_total", workflow="support", status="error") == 1
     assert value(reg, "workflow_duration_seconds_count", workflow="support", status="ok") == 1
@@ -43,20 +46,26 @@ def test_a_run_counts_everywhere():
     llm = {"workflow": "support", "persona": "writer", "model": "gpt-x"}
     assert value(reg, "llm_calls_total", **llm, status="ok") == 2
     assert value(reg, "llm_duration_seconds_sum", persona="writer", model="gpt-x") == 4.0
-    assert value(reg, "llm_time_to_first_token_seconds_bucket", persona="writer",
-                 model="gpt-x", le="0.5") == 2
+    assert (
+        value(
+            reg, "llm_time_to_first_token_seconds_bucket", persona="writer", model="gpt-x", le="0.5"
+        )
+        == 2
+    )
     assert value(reg, "tokens_total", **llm, type="input") == 107
     assert value(reg, "tokens_total", **llm, type="output") == 23
     assert value(reg, "tokens_total", **llm, type="cached") == 80
     assert value(reg, "tokens_total", **llm, type="reasoning") == 10
     assert value(reg, "cost_usd_total", **llm, tenant="acme") == pytest.approx(0.75)
     assert value(reg, "tool_calls_total", workflow="support", tool="search", status="ok") == 2
-    assert value(reg, "tool_duration_seconds_sum", workflow="support",
-                 tool="search") == pytest.approx(0.2)
+    assert value(
+        reg, "tool_duration_seconds_sum", workflow="support", tool="search"
+    ) == pytest.approx(0.2)
     assert value(reg, "retriever_duration_seconds_count", workflow="support", retriever="KB") == 2
     assert value(reg, "retriever_documents_sum", workflow="support", retriever="KB") == 6
-    assert value(reg, "retriever_documents_bucket", workflow="support", retriever="KB",
-                 le="2.0") == 0
+    assert (
+        value(reg, "retriever_documents_bucket", workflow="support", retriever="KB", le="2.0") == 0
+    )
 
 
 def test_in_progress_follows_started_and_finished_runs():
@@ -95,24 +104,34 @@ def test_node_errors_by_class_and_retries():
 def test_personas_budgets_and_gates():
     reg = CollectorRegistry()
     feed(extras("support"), reg)
-    assert value(reg, "persona_switches_total", workflow="support", from_persona="planner",
-                 to_persona="writer") == 1
-    assert value(reg, "persona_switches_total", workflow="support", from_persona="",
-                 to_persona="planner") == 1
+    assert (
+        value(
+            reg,
+            "persona_switches_total",
+            workflow="support",
+            from_persona="planner",
+            to_persona="writer",
+        )
+        == 1
+    )
+    assert (
+        value(
+            reg, "persona_switches_total", workflow="support", from_persona="", to_persona="planner"
+        )
+        == 1
+    )
     budget = {"persona": "writer", "window": "day", "tenant": "acme"}
     assert value(reg, "budget_remaining_tokens", **budget) == 100
     assert value(reg, "budget_limit_tokens", **budget) == 1000
     assert value(reg, "budget_remaining_usd", **budget) == pytest.approx(0.5)
     assert value(reg, "budget_limit_usd", **budget) == 2.0
-    assert value(reg, "gate_results_total", workflow="support", gate="grounded",
-                 result="pass") == 1
-    assert value(reg, "gate_results_total", workflow="support", gate="grounded",
-                 result="fail") == 1
-    assert value(reg, "gate_results_total", workflow="support", gate="polite",
-                 result="fail") == 1
+    assert value(reg, "gate_results_total", workflow="support", gate="grounded", result="pass") == 1
+    assert value(reg, "gate_results_total", workflow="support", gate="grounded", result="fail") == 1
+    assert value(reg, "gate_results_total", workflow="support", gate="polite", result="fail") == 1
     # feedback scores are not gate results
-    assert value(reg, "gate_results_total", workflow="support", gate="helpful",
-                 result="pass") is None
+    assert (
+        value(reg, "gate_results_total", workflow="support", gate="helpful", result="pass") is None
+    )
 
 
 def test_tenants_are_capped_and_ids_never_become_labels():
@@ -191,8 +210,7 @@ def test_health_is_read_at_scrape_time(monkeypatch):
     reg = CollectorRegistry()
     blocked = _Blocked()
     sink = PrometheusSink(registry=reg)
-    dispatcher = Dispatcher([sink, _Failing(), blocked], max_queue=3, batch_size=1,
-                            interval=0.01)
+    dispatcher = Dispatcher([sink, _Failing(), blocked], max_queue=3, batch_size=1, interval=0.01)
     try:
         dispatcher.emit_many(one_run("h"))
         assert value(reg, "sink_queue_depth", sink="slow") >= 1
@@ -227,8 +245,9 @@ def test_autoconfigure_on_by_default_and_off_by_env(monkeypatch):
 
 
 def test_core_import_leaves_prometheus_client_out():
-    code = ("import sys, langgraph_observe, langgraph_observe.metrics_catalog; "
-            "print('prometheus_client' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, langgraph_observe, langgraph_observe.metrics_catalog; "
+        "print('prometheus_client' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -24,8 +24,13 @@ from ..metrics_catalog import METRICS, PREFIX, MetricSpec, by_name
 if TYPE_CHECKING:
     from ..dispatch import Health
 
-__all__ = ["HEALTH_METRICS", "HealthCollector", "RegistryMetrics", "metrics_for",
-           "multiprocess_enabled"]
+__all__ = [
+    "HEALTH_METRICS",
+    "HealthCollector",
+    "RegistryMetrics",
+    "metrics_for",
+    "multiprocess_enabled",
+]
 
 DROPPED = f"{PREFIX}spans_dropped_total"
 EXPORT_ERRORS = f"{PREFIX}sink_export_errors_total"
@@ -89,9 +94,11 @@ class HealthCollector:
     @staticmethod
     def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, GaugeMetricFamily]:
         d, e, q = by_name(DROPPED), by_name(EXPORT_ERRORS), by_name(QUEUE_DEPTH)
-        return (CounterMetricFamily(d.name, d.help, labels=d.labels),
-                CounterMetricFamily(e.name, e.help, labels=e.labels),
-                GaugeMetricFamily(q.name, q.help, labels=q.labels))
+        return (
+            CounterMetricFamily(d.name, d.help, labels=d.labels),
+            CounterMetricFamily(e.name, e.help, labels=e.labels),
+            GaugeMetricFamily(q.name, q.help, labels=q.labels),
+        )
 
 
 class RegistryMetrics:
@@ -140,8 +147,7 @@ class RegistryMetrics:
             self._seen[key] = total
 
 
-_shared: weakref.WeakKeyDictionary[CollectorRegistry, RegistryMetrics] = (
-    weakref.WeakKeyDictionary())
+_shared: weakref.WeakKeyDictionary[CollectorRegistry, RegistryMetrics] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
 
 

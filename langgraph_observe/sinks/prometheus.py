@@ -41,8 +41,13 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..dispatch import Health
 
-__all__ = ["DEFAULT_MAX_TENANTS", "ENV_ENABLED", "ENV_MAX_TENANTS", "PrometheusSink",
-           "autoconfigure"]
+__all__ = [
+    "DEFAULT_MAX_TENANTS",
+    "ENV_ENABLED",
+    "ENV_MAX_TENANTS",
+    "PrometheusSink",
+    "autoconfigure",
+]
 
 ENV_ENABLED = "LANGGRAPH_OBSERVE_PROMETHEUS"
 ENV_MAX_TENANTS = "LANGGRAPH_OBSERVE_PROMETHEUS_MAX_TENANTS"
@@ -69,8 +74,13 @@ class PrometheusSink(BaseSink):
         name: the sink's name in the health metrics.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *,
-                 max_tenants: int = DEFAULT_MAX_TENANTS, name: str = "prometheus") -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_tenants: int = DEFAULT_MAX_TENANTS,
+        name: str = "prometheus",
+    ) -> None:
         self.name = name
         self.max_tenants = max_tenants
         self._m = metrics_for(registry)
@@ -149,7 +159,8 @@ class PrometheusSink(BaseSink):
         workflow, status = _label(s.workflow), str(s.status)
         m[f"{PREFIX}workflow_runs_total"].labels(workflow, status).inc()
         m[f"{PREFIX}workflow_duration_seconds"].labels(workflow, status).observe(
-            max(0.0, s.duration_s))
+            max(0.0, s.duration_s)
+        )
         started = self._open.pop(s.span_id, None)
         if started is not None:
             m[f"{PREFIX}workflows_in_progress"].labels(started).dec()
@@ -158,13 +169,18 @@ class PrometheusSink(BaseSink):
         m = self._m
         workflow, node, persona = _label(s.workflow), _label(s.node or s.name), _label(s.persona)
         m[f"{PREFIX}node_duration_seconds"].labels(workflow, node, persona).observe(
-            max(0.0, s.duration_s))
+            max(0.0, s.duration_s)
+        )
         m[f"{PREFIX}node_runs_total"].labels(workflow, node, persona, str(s.status)).inc()
         if s.status == SpanStatus.ERROR:
-            error_class = s.error.error_class if s.error is not None else (
-                s.attributes.get(semconv.LG_ERROR_CLASS, "unknown"))
-            m[f"{PREFIX}node_errors_total"].labels(workflow, node, persona,
-                                                   _label(error_class)).inc()
+            error_class = (
+                s.error.error_class
+                if s.error is not None
+                else (s.attributes.get(semconv.LG_ERROR_CLASS, "unknown"))
+            )
+            m[f"{PREFIX}node_errors_total"].labels(
+                workflow, node, persona, _label(error_class)
+            ).inc()
         attempt = s.attributes.get(semconv.LG_ATTEMPT)
         if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1:
             m[f"{PREFIX}node_retries_total"].labels(workflow, node).inc()
@@ -172,8 +188,9 @@ class PrometheusSink(BaseSink):
     def _llm(self, s: SpanRecord) -> None:
         m = self._m
         persona, model = _label(s.persona), _label(s.model)
-        m[f"{PREFIX}llm_calls_total"].labels(_label(s.workflow), persona, model,
-                                             str(s.status)).inc()
+        m[f"{PREFIX}llm_calls_total"].labels(
+            _label(s.workflow), persona, model, str(s.status)
+        ).inc()
         m[f"{PREFIX}llm_duration_seconds"].labels(persona, model).observe(max(0.0, s.duration_s))
         ttft = s.attributes.get(semconv.LG_TIME_TO_FIRST_TOKEN)
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool) and ttft >= 0:
@@ -185,13 +202,18 @@ class PrometheusSink(BaseSink):
         u = s.usage
         if u is not None:
             tokens = m[f"{PREFIX}tokens_total"]
-            for kind, n in (("input", u.input_tokens), ("output", u.output_tokens),
-                            ("cached", u.cached_input_tokens), ("reasoning", u.reasoning_tokens)):
+            for kind, n in (
+                ("input", u.input_tokens),
+                ("output", u.output_tokens),
+                ("cached", u.cached_input_tokens),
+                ("reasoning", u.reasoning_tokens),
+            ):
                 if n is not None and n > 0:
                     tokens.labels(workflow, persona, model, kind).inc(n)
         if s.cost_usd is not None and s.cost_usd > 0:
-            m[f"{PREFIX}cost_usd_total"].labels(workflow, persona, model,
-                                                self._tenant(s.trace.tenant)).inc(s.cost_usd)
+            m[f"{PREFIX}cost_usd_total"].labels(
+                workflow, persona, model, self._tenant(s.trace.tenant)
+            ).inc(s.cost_usd)
 
     def _tool(self, s: SpanRecord) -> None:
         m = self._m
@@ -204,7 +226,8 @@ class PrometheusSink(BaseSink):
         m = self._m
         workflow, retriever = _label(s.workflow), _label(s.name)
         m[f"{PREFIX}retriever_duration_seconds"].labels(workflow, retriever).observe(
-            max(0.0, s.duration_s))
+            max(0.0, s.duration_s)
+        )
         docs = s.attributes.get(semconv.LG_RETRIEVER_DOCUMENTS)
         if isinstance(docs, int) and not isinstance(docs, bool) and docs >= 0:
             m[f"{PREFIX}retriever_documents"].labels(workflow, retriever).observe(docs)
@@ -212,24 +235,28 @@ class PrometheusSink(BaseSink):
     def _score(self, r: ScoreRecord) -> None:
         if r.source != "gate":
             return
-        passed = r.passed if r.passed is not None else (
-            r.value if isinstance(r.value, bool) else None)
+        passed = (
+            r.passed if r.passed is not None else (r.value if isinstance(r.value, bool) else None)
+        )
         if passed is None:
             return
         self._m[f"{PREFIX}gate_results_total"].labels(
-            _label(r.workflow), _label(r.name), "pass" if passed else "fail").inc()
+            _label(r.workflow), _label(r.name), "pass" if passed else "fail"
+        ).inc()
 
     def _switch(self, r: PersonaSwitch) -> None:
         self._m[f"{PREFIX}persona_switches_total"].labels(
-            _label(r.workflow), _label(r.from_persona), _label(r.to_persona)).inc()
+            _label(r.workflow), _label(r.from_persona), _label(r.to_persona)
+        ).inc()
 
     def _budget(self, r: BudgetUpdate) -> None:
         m = self._m
         labels = (_label(r.persona), _label(r.window), self._tenant(r.tenant))
         if r.budget_tokens is not None:
             m[f"{PREFIX}budget_limit_tokens"].labels(*labels).set(r.budget_tokens)
-            m[f"{PREFIX}budget_remaining_tokens"].labels(*labels).set(r.budget_tokens
-                                                                      - r.used_tokens)
+            m[f"{PREFIX}budget_remaining_tokens"].labels(*labels).set(
+                r.budget_tokens - r.used_tokens
+            )
         if r.budget_usd is not None:
             m[f"{PREFIX}budget_limit_usd"].labels(*labels).set(r.budget_usd)
             m[f"{PREFIX}budget_remaining_usd"].labels(*labels).set(r.budget_usd - r.used_usd)
@@ -250,8 +277,9 @@ def _max_tenants_from_env() -> int:
     return value
 
 
-def autoconfigure(settings: Settings, registry: CollectorRegistry | None = None,
-                  **kwargs: Any) -> tuple[PrometheusSink | None, str]:
+def autoconfigure(
+    settings: Settings, registry: CollectorRegistry | None = None, **kwargs: Any
+) -> tuple[PrometheusSink | None, str]:
     """The default Prometheus sink: on unless ``LANGGRAPH_OBSERVE_PROMETHEUS`` is false."""
     flag = os.environ.get(ENV_ENABLED, "").strip().lower()
     if flag in ("0", "false", "no", "off"):
