@@ -78,8 +78,15 @@ def cost_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) 
     df = _with_periods(model_calls(store), columns)
     if df.empty:
         return pd.DataFrame(
-            columns=[*columns, "calls", "input_tokens", "output_tokens", "total_tokens",
-                     "cost_usd", "priced_calls"]
+            columns=[
+                *columns,
+                "calls",
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+                "cost_usd",
+                "priced_calls",
+            ]
         )
     out = _grouped(df, columns).agg(
         calls=("span_id", "size"),
@@ -89,8 +96,10 @@ def cost_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) 
         cost_usd=("cost_usd", lambda s: float(s.fillna(0.0).sum())),
         priced_calls=("cost_usd", "count"),
     )
-    return out.reset_index().sort_values("cost_usd", ascending=False, kind="stable").reset_index(
-        drop=True
+    return (
+        out.reset_index()
+        .sort_values("cost_usd", ascending=False, kind="stable")
+        .reset_index(drop=True)
     )
 
 
@@ -110,9 +119,11 @@ def token_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None)
     aggregations.update({c: (c, "sum") for c in _TOKEN_COLUMNS})
     aggregations["estimated_calls"] = ("tokens_estimated", lambda s: int(s.fillna(False).sum()))
     out = _grouped(df, columns).agg(**aggregations)
-    return out.reset_index().sort_values(
-        "total_tokens", ascending=False, kind="stable"
-    ).reset_index(drop=True)
+    return (
+        out.reset_index()
+        .sort_values("total_tokens", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def slowest(kind: str | None = "node", n: int = 10, store: StoreLike = None) -> Any:
@@ -232,11 +243,15 @@ def gate_pass_rates(by: str | Sequence[str] = ("name",), store: StoreLike = None
         df["value"].where(df["value"].map(lambda v: not isinstance(v, (str, bool)))),
         errors="coerce",
     )
-    out = _grouped(df, columns).agg(
-        evaluations=("passed", "size"),
-        passed=("passed", "sum"),
-        mean_value=("numeric", "mean"),
-    ).reset_index()
+    out = (
+        _grouped(df, columns)
+        .agg(
+            evaluations=("passed", "size"),
+            passed=("passed", "sum"),
+            mean_value=("numeric", "mean"),
+        )
+        .reset_index()
+    )
     out["passed"] = out["passed"].astype(int)
     out["failed"] = out["evaluations"] - out["passed"]
     out["pass_rate"] = out["passed"] / out["evaluations"]

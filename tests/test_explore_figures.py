@@ -1,0 +1,156 @@
+"""explore summaries and charts over a store filled by real LangGraph runs."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+pd = pytest.importorskip("pandas", reason="pandas is in the test extra")
+pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+
+from langgraph_observe import explore  # noqa: E402
+from langgraph_observe.store import LocalStore, TraceNotFound  # noqa: E402
+
+from .filled_store import fill_store  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    return fill_store(tmp_path_factory.mktemp("explore") / "traces.db")
+
+
+def _support_trace(filled):
+    with LocalStore(filled.path) as store:
+        return next(r["trace_id"] for r in store.traces() if r["workflow"] == "support")
+
+
+def test_cost_summary_sums_model_calls_only(filled):
+    spans = explore.spans(filled.path)
+    calls = spans[spans["kind"].isin(["llm", "embedding"])]
+    by_persona = explore.cost_summary(by="persona", store=filled.path)
+    assert set(by_persona["persona"]) == {"planner", "researcher", "writer"}
+    # the sum over groups equals the sum over model calls: no parent is counted
+    assert by_persona["cost_usd"].sum() == pytest.approx(calls["cost_usd"].sum())
+    assert by_persona["cost_usd"].sum() > 0
+    assert list(by_persona["cost_usd"]) == sorted(by_persona["cost_usd"], reverse=True)
+    researcher = by_persona.set_index("persona").loc["researcher"]
+    mine = calls[calls["persona"] == "researcher"]
+    assert researcher["calls"] == len(mine)
+    assert researcher["cost_usd"] == pytest.approx(mine["cost_usd"].sum())
+    by_two = explore.cost_summary(by=["tenant", "model"], store=filled.path)
+    assert by_two["calls"].sum() == len(calls)
+    assert set(by_two["model"]) == {"gpt-4o", "gpt-4o-mini"}
+
+
+def test_cost_summary_matches_trace_rollups(filled):
+    traces = explore.traces(filled.path)
+    by_workflow = explore.cost_summary(by="workflow", store=filled.path).set_index("workflow")
+    expected = traces.groupby("workflow")["cost_usd"].sum()
+    assert by_workflow.loc["support", "cost_usd"] == pytest.approx(expected["support"])
+
+
+def test_token_summary_by_day_and_model(filled):
+    tokens = explore.token_summary(by=["day", "model"], store=filled.path)
+    spans = explore.spans(filled.path)
+    calls = spans[spans["kind"] == "llm"]
+    assert tokens["total_tokens"].sum() == calls["total_tokens"].sum()
+    assert tokens["input_tokens"].sum() == calls["input_tokens"].sum()
+    assert all(len(d) == 10 for d in tokens["day"])
+    with pytest.raises(ValueError, match="cannot group by"):
+        explore.token_summary(by="colour", store=filled.path)
+
+
+def test_slowest_nodes(filled):
+    top = explore.slowest(kind="node", n=3, store=filled.path)
+    assert len(top) == 3 and set(top["kind"]) == {"node"}
+    assert list(top["duration_ms"]) == sorted(top["duration_ms"], reverse=True)
+    spans = explore.spans(filled.path)
+    assert top["duration_ms"].iloc[0] == spans[spans["kind"] == "node"]["duration_ms"].max()
+
+
+def test_persona_timeline(filled):
+    trace_id = _support_trace(filled)
+    timeline = explore.persona_timeline(trace_id, store=filled.path)
+    assert list(timeline["persona"]) == ["planner", "researcher", "writer"]
+    assert list(timeline["nodes"]) == [["triage"], ["research"], ["answer"]]
+    assert (timeline["start_s"].diff().dropna() > 0).all()
+    assert list(timeline["model_calls"]) == [1, 1, 1]
+    assert list(timeline["total_tokens"]) == [50, 380, 180]
+    with pytest.raises(TraceNotFound):
+        explore.persona_timeline("ffffffff", store=filled.path)
+
+
+def test_budget_burn_and_gates_and_errors(filled):
+    burn = explore.budget_burn(store=filled.path).set_index("persona")
+    assert burn.loc["researcher", "tokens_used_pct"] == pytest.approx(114.0)
+    assert bool(burn.loc["researcher", "exceeded"]) and not bool(burn.loc["writer", "exceeded"])
+    assert burn.loc["writer", "remaining_tokens"] == 4460
+    assert len(explore.budget_burn("writer", store=filled.path)) == 1
+    gates = explore.gate_pass_rates(store=filled.path)
+    (row,) = gates.itertuples()
+    assert row.name == "answer_quality" and row.evaluations == 3
+    assert row.passed == 2 and row.failed == 1 and row.pass_rate == pytest.approx(2 / 3)
+    errs = explore.errors(store=filled.path)
+    assert set(errs["error_type"]) == {"ValueError", "ConnectionError"}
+    flaky = errs[errs["name"] == "flaky"]
+    assert sorted(flaky["attempt"]) == [1, 2]
+    assert set(flaky["error_class"]) == {"network"}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("color_by", ["kind", "persona"])
+def test_waterfall(filled, color_by):
+    trace_id = _support_trace(filled)
+    fig = explore.waterfall(trace_id, store=filled.path, color_by=color_by)
+    (ax,) = fig.axes
+    spans = explore.spans(filled.path, trace_id=trace_id)
+    assert len(ax.patches) == len(spans)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "support" and labels[1].endswith("triage")
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "380 tok" in texts and "$" in texts
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    if color_by == "persona":
+        assert legend == ["planner", "researcher", "writer"]
+        colors = {p.get_facecolor() for p in ax.patches}
+        assert len(colors) == 4  # three personas + the root without one
+    else:
+        assert {"workflow", "node", "llm", "retriever"} <= set(legend)
+    assert _png(fig).startswith(b"\x89PNG")
+    with pytest.raises(ValueError):
+        explore.waterfall(trace_id, store=filled.path, color_by="size")
+
+
+def test_waterfall_marks_errors(filled):
+    failed = filled.failed_trace_ids[0]
+    fig = explore.waterfall(failed, store=filled.path)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "ERROR ValueError" in texts
+
+
+def test_charts_render(filled, tmp_path):
+    for fig in (
+        explore.cost_chart(by="persona", store=filled.path),
+        explore.token_chart(by="model", store=filled.path),
+        explore.latency_chart(kind="node", store=filled.path),
+        explore.budget_chart(store=filled.path),
+    ):
+        assert fig.axes[0].patches or fig.axes[0].lines
+        assert _png(fig).startswith(b"\x89PNG")
+    empty = explore.cost_chart(store=tmp_path / "missing.db")
+    assert "no data" in empty.axes[0].texts[0].get_text()
+
+
+def test_missing_matplotlib_gives_install_hint(monkeypatch, filled):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install 'langgraph-observe\[notebook\]'"):
+        explore.cost_chart(store=filled.path)
