@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from langgraph_observe import CallbackHandler, SpanKind
-from langgraph_observe.events import SpanRecord
+from langgraph_observe.events import SpanRecord, WorkflowStarted
 from langgraph_observe.exposition import push_metrics
 from langgraph_observe.metrics_catalog import PREFIX
 from langgraph_observe.sinks.prometheus import PrometheusSink
@@ -123,5 +123,8 @@ def test_real_langgraph_graph_reaches_prometheus(prom_stack: PromStack):
     nodes = len(memory.spans(SpanKind.NODE))
     got = prom_stack.scalar(f"sum({PREFIX}node_runs_total{{{sel}}})")
     assert got == nodes
+    started = {r.span_id for r in memory.of_type(WorkflowStarted)}
+    assert started == {s.span_id for s in memory.spans(SpanKind.WORKFLOW)}
+    assert prom_stack.scalar(f"sum({PREFIX}workflows_in_progress{{{sel}}})") == 0
     tools = len(memory.spans(SpanKind.TOOL))
     assert prom_stack.scalar(f"sum({PREFIX}tool_calls_total{{{sel}}})") == tools
