@@ -16,6 +16,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .adapters.langchain import CallbackHandler
 from .config import ConfigError, Settings
+from .config_file import ObserveConfig, load_config
+from .errors import QualityGateFailed, TokenBudgetExceeded
 from .events import (
     ErrorClass,
     SpanKind,
@@ -23,6 +25,11 @@ from .events import (
     SpanStatus,
     TokenUsage,
 )
+from .features import FeatureHooks
+from .gates import Gate, gate
+from .personas import persona, persona_time
+from .scores import score
+from .workflow import ObservedWorkflow
 
 try:
     __version__ = version("langgraph-observe")
@@ -33,10 +40,21 @@ __all__ = [
     "CallbackHandler",
     "ConfigError",
     "ErrorClass",
+    "FeatureHooks",
+    "Gate",
+    "ObserveConfig",
+    "ObservedWorkflow",
+    "QualityGateFailed",
     "Settings",
     "SpanKind",
     "SpanRecord",
     "SpanStatus",
+    "TokenBudgetExceeded",
     "TokenUsage",
     "__version__",
+    "gate",
+    "load_config",
+    "persona",
+    "persona_time",
+    "score",
 ]

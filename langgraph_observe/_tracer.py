@@ -54,9 +54,19 @@ class Hooks:
         """Called before a model call starts. May raise an
         :class:`~.errors.ObserveControlError` (e.g. a budget would be exceeded)."""
 
+    def estimate_usage(self, span: OpenSpan, outputs: Any) -> TokenUsage | None:
+        """Called when a model call ends without reported usage; returns an estimate
+        (``TokenUsage(estimated=True)``) or None."""
+        return None
+
     def finish_llm(self, span: OpenSpan, usage: TokenUsage | None) -> float | None:
         """Called when a model call ends; returns its cost in USD (None if unknown)."""
         return None
+
+    def finish_span(self, span: OpenSpan, outputs: Any, status: SpanStatus) -> None:
+        """Called for every span right before its record is built: the last chance to add
+        attributes and events (gate results). Records may be emitted with
+        ``span.trace.emit``."""
 
     def after_span(self, record: SpanRecord, outputs: Any, emit: Callable[[Record], None]) -> None:
         """Called once a span's record is emitted (gates, budgets add records here).
@@ -66,10 +76,11 @@ class Hooks:
 class _Trace:
     """State shared by the open spans of one trace."""
 
-    __slots__ = ("attempts", "ctx", "interrupted", "last_persona", "lock")
+    __slots__ = ("attempts", "ctx", "emit", "interrupted", "last_persona", "lock")
 
-    def __init__(self, ctx: TraceContext) -> None:
+    def __init__(self, ctx: TraceContext, emit: Callable[[Record], None]) -> None:
         self.ctx = ctx
+        self.emit = emit  #: where the trace's records go (hooks may emit records too)
         self.attempts: dict[Any, int] = {}
         self.interrupted = False
         self.last_persona: str | None = None
@@ -252,7 +263,7 @@ class Tracer:
             tags=tuple(tags or ()),
             metadata=meta,
         )
-        trace = _Trace(ctx)
+        trace = _Trace(ctx, self.emit)
         persona = _str_or_none(_first(meta, "persona", "langgraph_observe_persona"))
         span = OpenSpan(trace, _span_id(run_id), None, name, SpanKind.WORKFLOW, None, persona)
         trace.last_persona = persona
@@ -340,6 +351,8 @@ class Tracer:
             attrs.update(extra)
         cost = None
         if span.kind is SpanKind.LLM or span.kind is SpanKind.EMBEDDING:
+            if usage is None and span.kind is SpanKind.LLM:
+                usage = self.hooks.estimate_usage(span, outputs)
             cost = self.hooks.finish_llm(span, usage)
             if span.first_token_ns is not None:
                 attrs[sc.LG_TIME_TO_FIRST_TOKEN] = (span.first_token_ns - span.start_ns) / 1e9
@@ -351,6 +364,7 @@ class Tracer:
             attrs[sc.LG_INTERRUPTED] = True
             if trace.ctx.thread_id is not None:
                 self._remember_interrupt(trace.ctx.thread_id, trace.ctx.trace_id)
+        self.hooks.finish_span(span, outputs, status)
         record = SpanRecord(
             trace=trace.ctx,
             span_id=span.span_id,

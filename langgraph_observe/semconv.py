@@ -58,6 +58,23 @@ LG_ERROR_CLASS: Final = "langgraph.error.class"
 LG_INTERRUPTED: Final = "langgraph.interrupted"
 LG_RESUMED_FROM: Final = "langgraph.resumed_from_trace_id"
 LG_FOLDED: Final = "langgraph.folded_spans"
+LG_BUDGET_WINDOW: Final = "langgraph.budget.window"
+LG_BUDGET_REMAINING_TOKENS: Final = "langgraph.budget.remaining_tokens"
+LG_BUDGET_REMAINING_USD: Final = "langgraph.budget.remaining_usd"
+LG_GATE_PREFIX: Final = "langgraph.gate."
+LG_RAG_DOCUMENTS_IN: Final = "langgraph.rag.documents_in"
+LG_RAG_DOCUMENTS_OUT: Final = "langgraph.rag.documents_out"
+LG_RAG_TOP_SCORE: Final = "langgraph.rag.top_score"
+LG_RAG_TOP_K: Final = "langgraph.rag.top_k"
+LG_MEMORY_OPERATION: Final = "langgraph.memory.operation"
+LG_MEMORY_NAMESPACE: Final = "langgraph.memory.namespace"
+LG_MEMORY_ITEMS: Final = "langgraph.memory.items"
+
+
+def gate_attribute(gate: str) -> str:
+    """The node-span attribute holding gate ``gate``'s verdict (``pass`` or ``fail``)."""
+    return LG_GATE_PREFIX + gate
+
 
 SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     GEN_AI_OPERATION_NAME: "GenAI operation: chat, text_completion, embeddings, execute_tool, "
@@ -102,4 +119,16 @@ SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     LG_INTERRUPTED: "True when the run or node stopped at a LangGraph interrupt().",
     LG_RESUMED_FROM: "Trace id of the interrupted run this run resumes.",
     LG_FOLDED: "Number of LangGraph plumbing runs folded into this span.",
+    LG_BUDGET_WINDOW: "Budget window the model call was counted in: run, day or month.",
+    LG_BUDGET_REMAINING_TOKENS: "Tokens left in the persona's budget window after this call "
+    "(negative once exceeded); LLM spans of budgeted personas.",
+    LG_BUDGET_REMAINING_USD: "US dollars left in the persona's budget window after this call.",
+    LG_GATE_PREFIX + "<gate>": "Verdict of quality gate <gate> on this node span: pass or fail.",
+    LG_RAG_DOCUMENTS_IN: "Documents a RAG sub-step received (rerank, format).",
+    LG_RAG_DOCUMENTS_OUT: "Documents a RAG sub-step returned (search, rerank).",
+    LG_RAG_TOP_SCORE: "Best relevance score among the documents returned.",
+    LG_RAG_TOP_K: "Number of documents asked for.",
+    LG_MEMORY_OPERATION: "Memory operation: read or write.",
+    LG_MEMORY_NAMESPACE: "Memory namespace or store name.",
+    LG_MEMORY_ITEMS: "Items read or written by a memory operation.",
 }

@@ -92,6 +92,9 @@ class CallbackHandler(BaseCallbackHandler):
             (``store_path``, ``capture_io``, ``max_payload_chars``, ``keep_plumbing``, ...).
         hooks: extension points (personas, budgets, gates, cost); built from the
             configuration when not given.
+        config: a config file (YAML or TOML) or a loaded
+            :class:`~langgraph_observe.config_file.ObserveConfig`: personas, budgets,
+            gates, prices and core settings (default: ``LANGGRAPH_OBSERVE_CONFIG``).
     """
 
     run_inline = True  # no executor hop in async runs
@@ -104,11 +107,16 @@ class CallbackHandler(BaseCallbackHandler):
         settings: Settings | None = None,
         hooks: Hooks | None = None,
         health: Health | None = None,
+        config: Any = None,
         **settings_kwargs: Any,
     ) -> None:
         super().__init__()
+        from ..config_file import resolve_config
+
+        observe_config = resolve_config(config)
         if settings is None:
-            settings = Settings.resolve(**settings_kwargs)
+            file_values = dict(observe_config.settings) if observe_config is not None else None
+            settings = Settings.resolve(file_values, **settings_kwargs)
         elif settings_kwargs:
             settings = Settings.resolve(**{**settings.__dict__, **settings_kwargs})
         self.settings = settings
@@ -119,7 +127,7 @@ class CallbackHandler(BaseCallbackHandler):
         if hooks is None:
             from .._defaults import default_hooks
 
-            hooks = default_hooks(settings)
+            hooks = default_hooks(settings, observe_config)
         self.dispatcher = Dispatcher(
             sinks,
             max_queue=settings.queue_size,
@@ -244,7 +252,11 @@ class CallbackHandler(BaseCallbackHandler):
             attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
         if span.persona is not None:
             attrs[sc.LG_PERSONA] = span.persona
-        self.tracer.hooks.before_llm(span, prompts)
+        try:
+            self.tracer.hooks.before_llm(span, prompts)
+        except ObserveControlError as exc:  # the call will not happen: close its span
+            self.tracer.fail(run_id, exc)
+            raise
 
     @_guard_cb
     def on_chat_model_start(
@@ -304,8 +316,8 @@ class CallbackHandler(BaseCallbackHandler):
             extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         if _is_cache_hit(response):
             extra[sc.LG_CACHE_HIT] = True
-        outputs = _generation_texts(response) if self.tracer.capture_io else None
-        self.tracer.end(run_id, outputs, usage=usage, extra=extra)
+        # outputs are passed even without capture_io: hooks estimate usage from them
+        self.tracer.end(run_id, _generation_texts(response), usage=usage, extra=extra)
 
     @_guard_cb
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

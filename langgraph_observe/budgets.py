@@ -1,0 +1,327 @@
+"""Token and USD budgets per persona: counting, warnings, and the check before a model call.
+
+A :class:`BudgetTracker` keeps one counter per budget window — a persona's usage in one
+run, one UTC day or one UTC month, optionally split by tenant and by workflow. After every
+model call of a budgeted persona it returns a :class:`~langgraph_observe.events.BudgetUpdate`
+(the sinks turn it into the ``budget_remaining_*`` gauges and the ``budget_usage`` table);
+with ``on_exceeded: raise`` :meth:`BudgetTracker.check` raises
+:class:`~langgraph_observe.errors.TokenBudgetExceeded` *before* a call that would go over.
+
+Day and month windows start from the local store: the first time a process touches such a
+window it reads the stored usage once (one indexed SQLite read), then counts in memory.
+Several processes sharing a store therefore each see the others' usage from before they
+first touched the window; the stored value is the newest writer's (see
+``docs/personas-budgets-gates.md``).
+
+Counting is thread-safe (one lock held for a few dict operations) and does no I/O apart
+from that first read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import TokenBudgetExceeded
+from .events import BudgetUpdate
+
+__all__ = [
+    "ON_EXCEEDED",
+    "WINDOWS",
+    "BudgetPolicy",
+    "BudgetTracker",
+    "PersonaBudget",
+    "window_key",
+]
+
+WINDOWS = ("run", "day", "month")
+"""Budget windows: one run (trace), one UTC day, one UTC month."""
+ON_EXCEEDED = ("warn", "raise")
+"""What happens when a budget would be exceeded."""
+
+_MAX_RUN_WINDOWS = 100_000
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """Defaults for every persona budget (the ``budgets:`` section of the config file)."""
+
+    window: str = "run"
+    warn_at: float | None = 0.8  #: fraction of a budget that fires the warning; None: never
+    on_exceeded: str = "warn"
+    per_tenant: bool = False  #: one window per tenant
+    per_workflow: bool = False  #: one window per workflow
+
+
+@dataclass(frozen=True)
+class PersonaBudget:
+    """One persona's limits; ``None`` fields fall back to the :class:`BudgetPolicy`."""
+
+    persona: str
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    window: str | None = None
+    warn_at: float | None = None
+    on_exceeded: str | None = None
+
+    def resolved(self, policy: BudgetPolicy) -> PersonaBudget:
+        """These limits with the policy's defaults filled in."""
+        return PersonaBudget(
+            self.persona,
+            self.budget_tokens,
+            self.budget_usd,
+            self.window or policy.window,
+            self.warn_at if self.warn_at is not None else policy.warn_at,
+            self.on_exceeded or policy.on_exceeded,
+        )
+
+
+def window_key(
+    window: str,
+    trace_id: str,
+    *,
+    workflow: str | None = None,
+    per_workflow: bool = False,
+    now_s: float | None = None,
+) -> str:
+    """The key of the window a call at ``now_s`` counts in: the trace id for ``run``,
+    ``YYYY-MM-DD`` (UTC) for ``day``, ``YYYY-MM`` for ``month``; prefixed ``<workflow>/``
+    for day and month windows when budgets are per workflow."""
+    if window == "run":
+        return trace_id
+    t = time.gmtime(now_s)
+    key = f"{t.tm_year:04d}-{t.tm_mon:02d}"
+    if window == "day":
+        key = f"{key}-{t.tm_mday:02d}"
+    if per_workflow and workflow:
+        key = f"{workflow}/{key}"
+    return key
+
+
+class _Window:
+    __slots__ = ("exceeded", "used_tokens", "used_usd", "warned")
+
+    def __init__(
+        self,
+        used_tokens: int = 0,
+        used_usd: float = 0.0,
+        warned: bool = False,
+        exceeded: bool = False,
+    ) -> None:
+        self.used_tokens = used_tokens
+        self.used_usd = used_usd
+        self.warned = warned
+        self.exceeded = exceeded
+
+
+_Key = tuple[str, str, str, str]  # persona, window, window key, tenant ('' for none)
+
+
+class BudgetTracker:
+    """Counts usage against persona budgets.
+
+    Args:
+        budgets: the limits of each budgeted persona.
+        policy: defaults (window, warning threshold, raise or warn, per tenant/workflow).
+        store_path: the local store holding day and month windows (None: memory only).
+        on_warning: called once per window with the update that crossed ``warn_at``
+            (on the graph's path: keep it quick; its exceptions are logged, not raised).
+    """
+
+    def __init__(
+        self,
+        budgets: Mapping[str, PersonaBudget],
+        policy: BudgetPolicy | None = None,
+        *,
+        store_path: Path | str | None = None,
+        on_warning: Callable[[BudgetUpdate], Any] | None = None,
+    ) -> None:
+        self.policy = policy or BudgetPolicy()
+        self.budgets = {p: b.resolved(self.policy) for p, b in budgets.items()}
+        self.store_path = Path(store_path) if store_path is not None else None
+        self.on_warning = on_warning
+        self._lock = threading.Lock()
+        self._windows: dict[_Key, _Window] = {}
+        self._run_keys: dict[str, list[_Key]] = {}
+
+    def limits(self, persona: str | None) -> PersonaBudget | None:
+        """The resolved limits of ``persona``, or None when it has no budget."""
+        return self.budgets.get(persona) if persona is not None else None
+
+    # -- windows -----------------------------------------------------------------------
+    def _key(
+        self, b: PersonaBudget, trace_id: str, tenant: str | None, workflow: str | None
+    ) -> _Key:
+        assert b.window is not None
+        wkey = window_key(
+            b.window, trace_id, workflow=workflow, per_workflow=self.policy.per_workflow
+        )
+        return (b.persona, b.window, wkey, (tenant or "") if self.policy.per_tenant else "")
+
+    def _window(self, key: _Key, trace_id: str) -> _Window:
+        window = self._windows.get(key)
+        if window is not None:
+            return window
+        loaded = self._load(key) if key[1] != "run" else _Window()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = loaded
+                if key[1] == "run":
+                    self._run_keys.setdefault(trace_id, []).append(key)
+                    if len(self._run_keys) > _MAX_RUN_WINDOWS:  # runs that never ended
+                        self._forget(next(iter(self._run_keys)))
+        return window
+
+    def _load(self, key: _Key) -> _Window:
+        if self.store_path is None or not self.store_path.is_file():
+            return _Window()
+        from .store import LocalStore
+
+        with LocalStore(self.store_path) as store:
+            rows = store.query(
+                "SELECT used_tokens, used_usd, warned, exceeded FROM budget_usage "
+                "WHERE persona = ? AND window = ? AND window_key = ? AND tenant = ?",
+                key,
+            )
+        if not rows:
+            return _Window()
+        row = rows[0]
+        return _Window(
+            int(row["used_tokens"]),
+            float(row["used_usd"]),
+            bool(row["warned"]),
+            bool(row["exceeded"]),
+        )
+
+    def _forget(self, trace_id: str) -> None:
+        for key in self._run_keys.pop(trace_id, ()):
+            self._windows.pop(key, None)
+
+    def end_run(self, trace_id: str) -> None:
+        """Drop the run windows of a finished trace."""
+        if trace_id in self._run_keys:
+            with self._lock:
+                self._forget(trace_id)
+
+    def used(
+        self,
+        persona: str,
+        trace_id: str = "",
+        *,
+        tenant: str | None = None,
+        workflow: str | None = None,
+    ) -> tuple[int, float]:
+        """Tokens and USD counted so far in ``persona``'s current window."""
+        b = self.limits(persona)
+        if b is None:
+            return 0, 0.0
+        window = self._windows.get(self._key(b, trace_id, tenant, workflow))
+        return (window.used_tokens, window.used_usd) if window else (0, 0.0)
+
+    # -- the hot path ------------------------------------------------------------------
+    def check(
+        self,
+        persona: str | None,
+        *,
+        trace_id: str,
+        tenant: str | None = None,
+        workflow: str | None = None,
+        requested_tokens: int = 0,
+        requested_usd: float = 0.0,
+    ) -> None:
+        """Raise :class:`TokenBudgetExceeded` when ``persona`` is budgeted with
+        ``on_exceeded: raise`` and a call of ``requested_*`` would go over (or the budget is
+        already used up)."""
+        b = self.limits(persona)
+        if b is None or b.on_exceeded != "raise":
+            return
+        window = self._window(self._key(b, trace_id, tenant, workflow), trace_id)
+        assert b.window is not None and persona is not None
+        tokens, usd = b.budget_tokens, b.budget_usd
+        if tokens is not None and (
+            window.used_tokens >= tokens or window.used_tokens + requested_tokens > tokens
+        ):
+            raise TokenBudgetExceeded(
+                persona,
+                used=window.used_tokens,
+                budget=tokens,
+                requested=requested_tokens,
+                window=b.window,
+            )
+        if usd is not None and (window.used_usd >= usd or window.used_usd + requested_usd > usd):
+            raise TokenBudgetExceeded(
+                persona,
+                used=round(window.used_usd, 6),
+                budget=usd,
+                requested=round(requested_usd, 6),
+                unit="USD",
+                window=b.window,
+            )
+
+    def record(
+        self,
+        persona: str,
+        *,
+        trace_id: str,
+        tokens: int,
+        usd: float | None,
+        tenant: str | None = None,
+        workflow: str | None = None,
+    ) -> tuple[BudgetUpdate, bool] | None:
+        """Count one call. Returns the window's new state and whether this call made it
+        exceed its budget for the first time; None when ``persona`` has no budget."""
+        b = self.limits(persona)
+        if b is None:
+            return None
+        key = self._key(b, trace_id, tenant, workflow)
+        window = self._window(key, trace_id)
+        with self._lock:
+            window.used_tokens += tokens
+            window.used_usd += usd or 0.0
+            fraction = _fraction(window, b)
+            crossed_warn = not window.warned and b.warn_at is not None and fraction >= b.warn_at
+            if crossed_warn:
+                window.warned = True
+            over = fraction > 1.0
+            newly_exceeded = over and not window.exceeded
+            if over:
+                window.exceeded = True
+            used_tokens, used_usd = window.used_tokens, window.used_usd
+        assert b.window is not None
+        update = BudgetUpdate(
+            persona=persona,
+            window=b.window,
+            window_key=key[2],
+            time_ns=time.time_ns(),
+            used_tokens=used_tokens,
+            budget_tokens=b.budget_tokens,
+            used_usd=used_usd,
+            budget_usd=b.budget_usd,
+            tenant=tenant,
+            workflow=workflow,
+            trace_id=trace_id,
+            warned=crossed_warn,
+            exceeded=over,
+        )
+        return update, newly_exceeded
+
+
+def _fraction(window: _Window, b: PersonaBudget) -> float:
+    """How much of the budget is used: the larger of the token and USD fractions."""
+    fraction = 0.0
+    if b.budget_tokens is not None:
+        fraction = _share(window.used_tokens, b.budget_tokens)
+    if b.budget_usd is not None:
+        fraction = max(fraction, _share(window.used_usd, b.budget_usd))
+    return fraction
+
+
+def _share(used: float, budget: float) -> float:
+    if budget > 0:
+        return used / budget
+    return 2.0 if used > 0 else 0.0  # a zero budget: any use is over it

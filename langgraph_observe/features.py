@@ -1,0 +1,242 @@
+""":class:`FeatureHooks`: personas, budgets, quality gates, cost and token estimates, wired
+into the tracer's :class:`~langgraph_observe._tracer.Hooks` extension points.
+
+Every handler gets one (``CallbackHandler(config="observe.yaml")``, ``ObservedWorkflow``, or
+``CallbackHandler(hooks=FeatureHooks(...))``). Without a config it prices model calls and
+estimates missing usage, nothing more. Per model call the cost is a cached catalog look-up;
+budgets add a dict look-up and a short lock; the prompt is tokenized before the call only
+for personas budgeted with ``on_exceeded: raise``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import semconv as sc
+from ._tracer import Hooks, OpenSpan
+from .budgets import BudgetTracker
+from .config import Settings
+from .config_file import ObserveConfig
+from .errors import QualityGateFailed
+from .events import BudgetUpdate, Record, ScoreRecord, SpanKind, SpanRecord, SpanStatus, TokenUsage
+from .gates import Gate, GateSet
+from .personas import current_persona
+from .pricing import PriceCatalog, default_catalog
+
+__all__ = ["FeatureHooks"]
+
+logger = logging.getLogger("langgraph_observe")
+
+_MAX_PENDING = 10_000
+
+
+class FeatureHooks(Hooks):
+    """The library's hooks.
+
+    Args:
+        config: a loaded config file (personas, budgets, gates, prices, node mapping).
+        settings: core settings (the store holding day/month budget windows, ``capture_io``).
+        personas: node → persona mapping, over the config file's ``nodes:``.
+        gates: gates in addition to the config file's.
+        catalog: the price catalog (default: the shipped one with the config's ``prices:``).
+        on_budget_warning: called with the :class:`BudgetUpdate` that crosses ``warn_at``.
+        budget_store: whether day/month budget windows start from the local store.
+    """
+
+    def __init__(
+        self,
+        config: ObserveConfig | None = None,
+        settings: Settings | None = None,
+        *,
+        personas: Mapping[str, str] | None = None,
+        gates: Iterable[Gate] = (),
+        catalog: PriceCatalog | None = None,
+        on_budget_warning: Callable[[BudgetUpdate], Any] | None = None,
+        budget_store: bool = True,
+    ) -> None:
+        config = config or ObserveConfig()
+        settings = settings or Settings.resolve(dict(config.settings))
+        self.config = config
+        self.capture_io = settings.capture_io
+        self.node_personas: dict[str, str] = {**config.nodes, **(personas or {})}
+        self.catalog = catalog or default_catalog().with_overrides(
+            config.prices or None, source=f"{config.source}: prices"
+        )
+        self.gates = GateSet([*config.gates, *gates])
+        self.budgets: BudgetTracker | None = None
+        if config.budgeted:
+            self.budgets = BudgetTracker(
+                config.personas,
+                config.budgets,
+                store_path=settings.store_path if budget_store else None,
+                on_warning=on_budget_warning,
+            )
+        self._lock = threading.Lock()
+        self._prompts: dict[str, Any] = {}  # span id -> prompts, when inputs are not captured
+        self._failed: dict[str, QualityGateFailed] = {}  # node span id -> raise-gate failure
+
+    # -- personas ----------------------------------------------------------------------
+    def persona_for(self, node: str | None, metadata: Mapping[str, Any]) -> str | None:
+        return self.node_personas.get(node) if node is not None else None
+
+    # -- model calls -------------------------------------------------------------------
+    def before_llm(self, span: OpenSpan, prompts: Any) -> None:
+        name = current_persona()
+        if name is not None and name != span.persona:
+            span.persona = name
+            span.attrs[sc.LG_PERSONA] = name
+        if not self.capture_io:
+            with self._lock:
+                if len(self._prompts) >= _MAX_PENDING:
+                    self._prompts.pop(next(iter(self._prompts)))
+                self._prompts[span.span_id] = prompts
+        budgets = self.budgets
+        if budgets is None:
+            return
+        limits = budgets.limits(span.persona)
+        if limits is None or limits.on_exceeded != "raise":
+            return
+        from .tokens import count_text_tokens, estimate_prompt_tokens
+
+        if span.attrs.get(sc.GEN_AI_OPERATION_NAME) == "chat":
+            requested = estimate_prompt_tokens(span.model, prompts)
+        else:
+            requested = sum(count_text_tokens(span.model, str(p)) for p in prompts or ())
+        requested_usd = 0.0
+        if limits.budget_usd is not None:
+            requested_usd = self.catalog.cost(span.model, TokenUsage(requested, 0)) or 0.0
+        ctx = span.ctx
+        budgets.check(
+            span.persona,
+            trace_id=ctx.trace_id,
+            tenant=ctx.tenant,
+            workflow=ctx.workflow,
+            requested_tokens=requested,
+            requested_usd=requested_usd,
+        )
+
+    def _take_prompts(self, span: OpenSpan) -> Any:
+        if self.capture_io:
+            return span.input.raw if span.input is not None else None
+        with self._lock:
+            return self._prompts.pop(span.span_id, None)
+
+    def estimate_usage(self, span: OpenSpan, outputs: Any) -> TokenUsage | None:
+        if outputs is None:  # the call failed: nothing to estimate
+            return None
+        from .tokens import estimate_usage
+
+        prompts = self._take_prompts(span)
+        text = _output_text(outputs)
+        if span.attrs.get(sc.GEN_AI_OPERATION_NAME) == "chat":
+            usage = estimate_usage(span.model, messages=prompts or [], output=text)
+        else:
+            usage = estimate_usage(span.model, prompts=[str(p) for p in prompts or ()], output=text)
+        return usage
+
+    def finish_llm(self, span: OpenSpan, usage: TokenUsage | None) -> float | None:
+        if not self.capture_io and self._prompts:
+            with self._lock:
+                self._prompts.pop(span.span_id, None)
+        cache_hit = bool(span.attrs.get(sc.LG_CACHE_HIT))
+        cost = self.catalog.cost(span.model, usage, cache_hit=cache_hit)
+        if self.budgets is not None and span.persona is not None and usage is not None:
+            self._count(span, 0 if cache_hit else usage.total, cost)
+        return cost
+
+    def _count(self, span: OpenSpan, tokens: int, cost: float | None) -> None:
+        assert self.budgets is not None and span.persona is not None
+        ctx = span.ctx
+        counted = self.budgets.record(
+            span.persona,
+            trace_id=ctx.trace_id,
+            tokens=tokens,
+            usd=cost,
+            tenant=ctx.tenant,
+            workflow=ctx.workflow,
+        )
+        if counted is None:
+            return
+        update, newly_exceeded = counted
+        attrs = span.attrs
+        attrs[sc.LG_BUDGET_WINDOW] = update.window
+        if update.remaining_tokens is not None:
+            attrs[sc.LG_BUDGET_REMAINING_TOKENS] = update.remaining_tokens
+        if update.remaining_usd is not None:
+            attrs[sc.LG_BUDGET_REMAINING_USD] = update.remaining_usd
+        details = {
+            "persona": update.persona,
+            "window": update.window,
+            "used_tokens": update.used_tokens,
+            "used_usd": update.used_usd,
+        }
+        if update.warned:
+            span.add_event("budget_warning", details)
+        if newly_exceeded:
+            span.add_event("budget_exceeded", details)
+        span.trace.emit(update)
+        if update.warned and self.budgets.on_warning is not None:
+            try:
+                self.budgets.on_warning(update)
+            except Exception:
+                logger.exception("langgraph-observe: on_budget_warning callback failed")
+
+    # -- gates and run ends ------------------------------------------------------------
+    def finish_span(self, span: OpenSpan, outputs: Any, status: SpanStatus) -> None:
+        if span.kind is not SpanKind.NODE or status is not SpanStatus.OK or not self.gates:
+            return
+        gates = self.gates.for_node(span.node)
+        if not gates:
+            return
+        ctx = span.ctx
+        now = time.time_ns()
+        for result in (g.evaluate(outputs) for g in gates):
+            g = result.gate
+            span.attrs[sc.gate_attribute(g.name)] = "pass" if result.passed else "fail"
+            span.trace.emit(
+                ScoreRecord(
+                    trace_id=ctx.trace_id,
+                    name=g.name,
+                    value=result.value,
+                    time_ns=now,
+                    span_id=span.span_id,
+                    comment=result.comment,
+                    source="gate",
+                    workflow=ctx.workflow,
+                    node=span.node,
+                    persona=span.persona,
+                    passed=result.passed,
+                )
+            )
+            if not result.passed and g.on_fail == "raise" and span.span_id not in self._failed:
+                score = result.value if isinstance(result.value, (int, float)) else None
+                with self._lock:
+                    self._failed[span.span_id] = QualityGateFailed(
+                        g.name, span.node or span.name, None if score is None else float(score)
+                    )
+
+    def after_span(self, record: SpanRecord, outputs: Any, emit: Callable[[Record], None]) -> None:
+        if record.parent_span_id is None and self.budgets is not None:
+            self.budgets.end_run(record.trace_id)
+        if self._failed and record.kind is SpanKind.NODE:
+            with self._lock:
+                failure = self._failed.pop(record.span_id, None)
+            if failure is not None:
+                raise failure
+
+
+def _output_text(outputs: Any) -> str:
+    items = outputs if isinstance(outputs, list) else [outputs]
+    parts = []
+    for item in items:
+        content = getattr(item, "content", item)
+        if isinstance(content, list):  # content blocks
+            content = " ".join(
+                str(b.get("text", "")) if isinstance(b, Mapping) else str(b) for b in content
+            )
+        parts.append(content if isinstance(content, str) else str(content))
+    return "\n".join(parts)

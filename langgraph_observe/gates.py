@@ -1,0 +1,172 @@
+"""Quality gates: declarative checks on what a node returned.
+
+A gate is evaluated each time its node finishes without error. Its verdict becomes a
+:class:`~langgraph_observe.events.ScoreRecord` (``source="gate"``, ``passed=True|False``) and
+the attribute ``langgraph.gate.<name>`` (``pass``/``fail``) on the node's span. With
+``on_fail="raise"`` a failed gate raises :class:`~langgraph_observe.errors.QualityGateFailed`
+into the run, after the node's span is recorded.
+
+Two forms::
+
+    Gate("coverage_ok", node="run_tests", key="coverage", min=0.8)       # a state key
+    Gate("has_tests", node="write_code", check=lambda out: bool(out.get("tests")))
+
+    @gate("changelog", node="release", on_fail="raise")                  # a decorator
+    def changelog_mentions_version(output) -> bool: ...
+
+``check`` receives the node's output (the state update it returned) and returns a bool, or a
+number compared with ``min``/``max``/``equals``. ``key`` reads the output by a dotted path
+(mapping keys or attributes); a missing key fails the gate. A ``check`` that raises fails the
+gate too (the error goes into the score's comment) — it never breaks the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ON_FAIL", "Gate", "GateResult", "GateSet", "gate"]
+
+ON_FAIL = ("record", "raise")
+"""What a failed gate does: only record the verdict, or also raise into the run."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+_UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One evaluation of one gate."""
+
+    gate: Gate
+    passed: bool
+    value: float | str | bool  #: the checked value (a bool when the check gave no number)
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A check on a node's output (see the module docstring)."""
+
+    name: str
+    node: str
+    check: Callable[[Any], Any] | None = None
+    key: str | None = None
+    min: float | None = None
+    max: float | None = None
+    equals: Any = field(default=_UNSET)
+    on_fail: str = "record"
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.node:
+            raise ValueError("a gate needs a name and a node")
+        if (self.check is None) == (self.key is None):
+            raise ValueError(f"gate {self.name!r}: give exactly one of check or key")
+        if self.on_fail not in ON_FAIL:
+            raise ValueError(f"gate {self.name!r}: on_fail must be one of {ON_FAIL}")
+        if self.key is not None and not self.has_condition:
+            raise ValueError(f"gate {self.name!r}: a key gate needs min, max or equals")
+
+    @property
+    def has_condition(self) -> bool:
+        return self.min is not None or self.max is not None or self.equals is not _UNSET
+
+    def evaluate(self, output: Any) -> GateResult:
+        """The verdict on ``output``."""
+        if self.check is not None:
+            try:
+                value = self.check(output)
+            except Exception as exc:
+                return GateResult(self, False, False, f"check raised {type(exc).__name__}: {exc}")
+        else:
+            assert self.key is not None
+            value = _lookup(output, self.key)
+            if value is _UNSET:
+                return GateResult(self, False, False, f"key {self.key!r} missing from output")
+        return self._judge(value)
+
+    def _judge(self, value: Any) -> GateResult:
+        if isinstance(value, bool) and not self.has_condition:
+            return GateResult(self, value, value)
+        if self.equals is not _UNSET:
+            passed = value == self.equals
+            shown = value if isinstance(value, (bool, int, float, str)) else str(value)
+            return GateResult(self, passed, shown, None if passed else f"expected {self.equals!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return GateResult(
+                self, False, str(value), f"expected a number, got {type(value).__name__}"
+            )
+        number = float(value)
+        if math.isnan(number):
+            return GateResult(self, False, number, "value is NaN")
+        if self.min is not None and number < self.min:
+            return GateResult(self, False, number, f"below min {self.min:g}")
+        if self.max is not None and number > self.max:
+            return GateResult(self, False, number, f"above max {self.max:g}")
+        if not self.has_condition:
+            return GateResult(self, bool(number), number)
+        return GateResult(self, True, number)
+
+
+def gate(
+    name: str,
+    *,
+    node: str,
+    min: float | None = None,
+    max: float | None = None,
+    equals: Any = _UNSET,
+    on_fail: str = "record",
+) -> Callable[[Callable[[Any], Any]], Gate]:
+    """Decorator: turn a check function into a :class:`Gate`."""
+
+    def deco(fn: Callable[[Any], Any]) -> Gate:
+        return Gate(name, node, check=fn, min=min, max=max, equals=equals, on_fail=on_fail)
+
+    return deco
+
+
+def _lookup(output: Any, path: str) -> Any:
+    value = output
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            if part not in value:
+                return _UNSET
+            value = value[part]
+        elif hasattr(value, part):
+            value = getattr(value, part)
+        else:
+            return _UNSET
+    return value
+
+
+class GateSet:
+    """Gates grouped by node, for a dict lookup per finished node."""
+
+    def __init__(self, gates: Iterable[Gate] = ()) -> None:
+        self.by_node: dict[str, list[Gate]] = {}
+        names: set[str] = set()
+        for g in gates:
+            if g.name in names:
+                raise ValueError(f"two gates named {g.name!r}")
+            names.add(g.name)
+            self.by_node.setdefault(g.node, []).append(g)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_node)
+
+    def __iter__(self) -> Any:
+        return (g for gates in self.by_node.values() for g in gates)
+
+    def for_node(self, node: str | None) -> list[Gate]:
+        return self.by_node.get(node, []) if node is not None else []
+
+    def evaluate(self, node: str | None, output: Any) -> list[GateResult]:
+        """Every gate of ``node`` evaluated on ``output``."""
+        return [g.evaluate(output) for g in self.for_node(node)]

@@ -1,0 +1,261 @@
+"""``ObservedWorkflow``: a LangGraph graph run with personas, budgets, gates and attribution.
+
+Subclass it and give it the graph — ``build_graph()`` returning a ``StateGraph`` builder,
+or an existing graph passed in — then run it like the compiled graph::
+
+    class Release(ObservedWorkflow):
+        name = "release"
+        config = "release.yaml"                       # budgets, gates, prices (optional)
+        personas = {"write_code": "backend-engineer", "run_tests": "testing-specialist"}
+        gates = [Gate("coverage", node="run_tests", key="coverage", min=0.8)]
+
+        def build_graph(self) -> StateGraph:
+            ...                                       # the nodes stay as they are
+
+    release = Release(tenant="acme")
+    release.invoke({"version": "1.2.0"}, user_id="u-7", session_id="s-1", tags=["nightly"])
+    release.score(release.last_trace_id, "approved", True)
+    release.shutdown()
+
+    Release(graph=existing_compiled_graph)            # or wrap a graph you already have
+
+Node personas come from, lowest precedence first: ``@persona`` on node functions, the
+config file's ``nodes:``, the class attribute ``personas``, the ``personas`` argument.
+Attribution (``tenant``, ``user_id``, ``session_id``, ``tags``) set on the instance applies
+to every run; the same keywords on a call override it for that run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from ._context import new_run_id
+from .adapters.langchain import CallbackHandler
+from .config import Settings
+from .config_file import ObserveConfig, resolve_config
+from .events import BudgetUpdate, ScoreRecord
+from .features import FeatureHooks
+from .gates import Gate
+from .personas import node_personas
+from .scores import score as _score
+from .sinks.base import Sink
+
+__all__ = ["ObservedWorkflow"]
+
+
+class ObservedWorkflow:
+    """Base class of an observed workflow (see the module docstring).
+
+    Args:
+        graph: a compiled graph or a ``StateGraph`` builder; default: :meth:`build_graph`.
+        sinks: where records go (default: the handler's default sinks).
+        config: a config file path or :class:`ObserveConfig` (default: the class attribute
+            ``config``, then ``LANGGRAPH_OBSERVE_CONFIG``).
+        personas: node → persona, over the class attribute.
+        gates: gates in addition to the class attribute's and the config file's.
+        tenant, user_id, session_id, tags: attribution of every run.
+        on_budget_warning: called when a budget crosses ``warn_at`` (default: the method).
+        settings_kwargs: core settings (``store_path``, ``capture_io``, ...).
+    """
+
+    name: ClassVar[str | None] = None
+    config: ClassVar[Any] = None
+    personas: ClassVar[Mapping[str, str]] = {}
+    gates: ClassVar[Sequence[Gate]] = ()
+
+    def __init__(
+        self,
+        graph: Any = None,
+        *,
+        sinks: Sequence[Sink] | None = None,
+        config: Any = None,
+        personas: Mapping[str, str] | None = None,
+        gates: Sequence[Gate] = (),
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] = (),
+        on_budget_warning: Callable[[BudgetUpdate], Any] | None = None,
+        **settings_kwargs: Any,
+    ) -> None:
+        self.observe_config: ObserveConfig | None = resolve_config(
+            config if config is not None else type(self).config
+        )
+        file_values = dict(self.observe_config.settings) if self.observe_config else None
+        settings = Settings.resolve(file_values, **settings_kwargs)
+        source = graph if graph is not None else self.build_graph()
+        self.graph = self._compile(source)
+        self.node_personas: dict[str, str] = {
+            **node_personas(source),
+            **(self.observe_config.nodes if self.observe_config else {}),
+            **type(self).personas,
+            **(personas or {}),
+        }
+        self.hooks = FeatureHooks(
+            self.observe_config,
+            settings,
+            personas=self.node_personas,
+            gates=[*type(self).gates, *gates],
+            on_budget_warning=on_budget_warning or self.on_budget_warning,
+        )
+        self.handler = CallbackHandler(sinks, settings=settings, hooks=self.hooks)
+        self.tenant = tenant
+        self.user_id = user_id
+        self.session_id = session_id
+        self.tags = tuple(tags)
+        self.last_trace_id: str | None = None  #: trace id of the latest run started
+
+    # -- to override -------------------------------------------------------------------
+    def build_graph(self) -> Any:
+        """Return the workflow's ``StateGraph`` builder (or a compiled graph)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: override build_graph() or pass graph=... to the constructor"
+        )
+
+    def on_budget_warning(self, update: BudgetUpdate) -> None:
+        """Called once per budget window when usage crosses ``warn_at``."""
+
+    # -- running -----------------------------------------------------------------------
+    def _compile(self, source: Any) -> Any:
+        if hasattr(source, "invoke"):
+            return source
+        return source.compile(name=type(self).name or type(self).__name__)
+
+    def run_config(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """The LangChain run config of one run: ``config`` plus the handler, attribution
+        metadata (``tenant``, ``user_id``, ``session_id``), tags and a fresh ``run_id``."""
+        out = dict(config or {})
+        metadata = dict(out.get("metadata") or {})
+        for key, value in (
+            ("tenant", tenant or self.tenant),
+            ("user_id", user_id or self.user_id),
+            ("session_id", session_id or self.session_id),
+        ):
+            if value is not None:
+                metadata.setdefault(key, value)
+        out["metadata"] = metadata
+        all_tags = [*(out.get("tags") or ()), *self.tags, *(tags or ())]
+        if all_tags:
+            out["tags"] = list(dict.fromkeys(all_tags))
+        callbacks = out.get("callbacks")
+        if callbacks is None:
+            out["callbacks"] = [self.handler]
+        elif isinstance(callbacks, list):
+            if self.handler not in callbacks:
+                out["callbacks"] = [*callbacks, self.handler]
+        else:  # a callback manager
+            callbacks.add_handler(self.handler, inherit=True)
+        run_id = out.get("run_id")
+        if run_id is None:
+            run_id = out["run_id"] = new_run_id()
+        self.last_trace_id = run_id.hex if isinstance(run_id, UUID) else None
+        return out
+
+    def invoke(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the graph (``graph.invoke``) observed."""
+        cfg = self.run_config(
+            config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
+        )
+        return self.graph.invoke(input, cfg, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the graph (``graph.ainvoke``) observed."""
+        cfg = self.run_config(
+            config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
+        )
+        return await self.graph.ainvoke(input, cfg, **kwargs)
+
+    def stream(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Stream the graph (``graph.stream``) observed."""
+        cfg = self.run_config(
+            config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
+        )
+        yield from self.graph.stream(input, cfg, **kwargs)
+
+    async def astream(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Stream the graph (``graph.astream``) observed."""
+        cfg = self.run_config(
+            config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
+        )
+        async for chunk in self.graph.astream(input, cfg, **kwargs):
+            yield chunk
+
+    # -- scores and lifecycle ----------------------------------------------------------
+    def score(
+        self,
+        trace_id: str,
+        name: str,
+        value: float | str | bool,
+        comment: str | None = None,
+        *,
+        span_id: str | None = None,
+        source: str = "api",
+    ) -> ScoreRecord:
+        """:func:`langgraph_observe.score` through this workflow's sinks."""
+        return _score(
+            trace_id, name, value, comment, span_id=span_id, handler=self.handler, source=source
+        )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record so far is in every sink."""
+        return self.handler.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop the sinks."""
+        return self.handler.shutdown(timeout)
+
+    def __enter__(self) -> ObservedWorkflow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
