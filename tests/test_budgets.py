@@ -1,0 +1,228 @@
+"""Budgets: counting, warnings once per window, raise before the call from the estimated
+prompt, day windows shared through the local store by handlers and processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_observe import CallbackHandler, SpanKind, SpanStatus, TokenBudgetExceeded
+from langgraph_observe.budgets import BudgetPolicy, BudgetTracker, PersonaBudget, window_key
+from langgraph_observe.events import BudgetUpdate
+from langgraph_observe.sinks.local import LocalStoreSink
+from langgraph_observe.store import LocalStore
+from langgraph_observe.testing import InMemorySink
+
+from . import graphs
+
+pytestmark = pytest.mark.unit
+
+
+def tracker(**policy: Any) -> BudgetTracker:
+    return BudgetTracker(
+        {"dev": PersonaBudget("dev", budget_tokens=100, budget_usd=1.0)}, BudgetPolicy(**policy)
+    )
+
+
+def test_warn_once_then_exceeded():
+    t = tracker(warn_at=0.5)
+    results = [t.record("dev", trace_id="t1", tokens=n, usd=0.0) for n in (40, 20, 30, 20)]
+    updates = [u for u, _ in results]
+    assert [u.used_tokens for u in updates] == [40, 60, 90, 110]
+    assert [u.remaining_tokens for u in updates] == [60, 40, 10, -10]
+    assert [u.warned for u in updates] == [False, True, False, False]
+    assert [u.exceeded for u in updates] == [False, False, False, True]
+    assert [newly for _, newly in results] == [False, False, False, True]
+    assert t.record("nobody", trace_id="t1", tokens=5, usd=None) is None
+
+
+def test_usd_fraction_warns_too():
+    t = tracker(warn_at=0.8)
+    update, _ = t.record("dev", trace_id="t", tokens=1, usd=0.85)
+    assert update.warned and update.remaining_usd == pytest.approx(0.15)
+
+
+def test_run_windows_are_separate_and_dropped_at_run_end():
+    t = tracker()
+    t.record("dev", trace_id="a", tokens=70, usd=None)
+    update, _ = t.record("dev", trace_id="b", tokens=10, usd=None)
+    assert update.used_tokens == 10 and update.window_key == "b"
+    assert t.used("dev", "a") == (70, 0.0)
+    t.end_run("a")
+    assert t.used("dev", "a") == (0, 0.0)
+
+
+def test_window_keys_per_tenant_and_workflow():
+    assert window_key("day", "t", now_s=0) == "1970-01-01"
+    assert window_key("month", "t", now_s=86400 * 40) == "1970-02"
+    assert window_key("day", "t", workflow="wf", per_workflow=True, now_s=0) == "wf/1970-01-01"
+    assert window_key("run", "abc", workflow="wf", per_workflow=True) == "abc"
+    t = tracker(window="day", per_tenant=True, per_workflow=True)
+    a, _ = t.record("dev", trace_id="1", tokens=30, usd=None, tenant="acme", workflow="w")
+    b, _ = t.record("dev", trace_id="2", tokens=5, usd=None, tenant="zeta", workflow="w")
+    c, _ = t.record("dev", trace_id="3", tokens=7, usd=None, tenant="acme", workflow="w")
+    assert (a.used_tokens, b.used_tokens, c.used_tokens) == (30, 5, 37)
+    assert a.window_key.startswith("w/") and a.tenant == "acme"
+
+
+def test_check_raises_only_in_raise_mode():
+    t = BudgetTracker({"dev": PersonaBudget("dev", budget_tokens=100, on_exceeded="raise")})
+    t.check("dev", trace_id="r", requested_tokens=100)  # exactly the budget: allowed
+    with pytest.raises(TokenBudgetExceeded) as raised:
+        t.check("dev", trace_id="r", requested_tokens=101)
+    assert (raised.value.used, raised.value.requested, raised.value.budget) == (0, 101, 100)
+    t.record("dev", trace_id="r", tokens=100, usd=None)
+    with pytest.raises(TokenBudgetExceeded):
+        t.check("dev", trace_id="r")  # used up: even an unknown request is refused
+    tracker().check("dev", trace_id="r", requested_tokens=10**9)  # warn mode: never raises
+
+
+def test_counting_is_thread_safe():
+    t = BudgetTracker({"dev": PersonaBudget("dev", budget_tokens=10**9)}, BudgetPolicy())
+
+    def work() -> None:
+        for _ in range(2000):
+            t.record("dev", trace_id="same", tokens=3, usd=0.001)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    tokens, usd = t.used("dev", "same")
+    assert tokens == 8 * 2000 * 3
+    assert usd == pytest.approx(8 * 2000 * 0.001)
+
+
+def one_node_graph(model: Any, prompt: str = "hi") -> Any:
+    def talk(state: graphs.State) -> graphs.State:
+        return {"log": [model.invoke([HumanMessage(prompt)]).content]}
+
+    g = StateGraph(graphs.State)
+    g.add_node("talk", talk)
+    g.add_edge(START, "talk")
+    g.add_edge("talk", END)
+    return g.compile(name="chat")
+
+
+def test_raise_from_the_estimated_prompt_before_any_usage(tmp_path):
+    config = {
+        "personas": {"writer": {"budget_tokens": 100, "on_exceeded": "raise"}},
+        "nodes": {"talk": "writer"},
+    }
+    long_prompt = "please review this change carefully " * 60  # hundreds of tokens
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink], config=config)
+    graph = one_node_graph(graphs.chat_model("never sent", 5, 5), long_prompt)
+    with pytest.raises(TokenBudgetExceeded) as raised:
+        graph.invoke({"log": []}, config={"callbacks": [handler]})
+    assert raised.value.used == 0 and raised.value.requested > 100
+    handler.flush()
+    assert handler.tracer.open_runs == 0
+    (llm,) = sink.spans(SpanKind.LLM)
+    assert llm.status is SpanStatus.ERROR and llm.persona == "writer"
+    assert not sink.of_type(BudgetUpdate)  # nothing was used
+    # a short prompt fits
+    graph = one_node_graph(graphs.chat_model("ok", 5, 5), "hi")
+    graph.invoke({"log": []}, config={"callbacks": [handler]})
+    handler.flush()
+    assert sink.of_type(BudgetUpdate)[-1].remaining_tokens == 90
+    handler.shutdown()
+
+
+def test_warning_callback_and_usd_budget(tmp_path):
+    from langgraph_observe import FeatureHooks
+    from langgraph_observe.config_file import parse_config
+
+    def config(window: str):
+        return parse_config(
+            {
+                "personas": {"writer": {"budget_usd": 0.0001, "window": window}},
+                "budgets": {"warn_at": 0.5},
+                "nodes": {"talk": "writer"},
+                "prices": {"generic-fake-chat-model": {"input": 2.0, "output": 4.0}},
+            }
+        )
+
+    warnings: list[BudgetUpdate] = []
+    graph = one_node_graph(graphs.chat_model("ok", 10, 5))
+    # each call: (10 x 2 + 5 x 4) USD per 1M tokens = 0.00004 USD
+    for window, expected_warnings in (("run", []), ("day", [0.00008])):
+        sink = InMemorySink()
+        hooks = FeatureHooks(config(window), on_budget_warning=warnings.append, budget_store=False)
+        handler = CallbackHandler(sinks=[sink], hooks=hooks)
+        for _ in range(3):
+            graph.invoke({"log": []}, config={"callbacks": [handler]})
+        handler.shutdown()
+        llm = sink.spans(SpanKind.LLM)[0]
+        assert llm.cost_usd == pytest.approx(0.00004, abs=1e-12)
+        used = [u.used_usd for u in sink.of_type(BudgetUpdate)]
+        step = 1 if window == "run" else 0
+        assert used == pytest.approx([0.00004 * (1 + (1 - step) * i) for i in range(3)])
+        assert [round(u.used_usd, 8) for u in warnings] == expected_warnings
+        assert all(u.window == "day" for u in warnings)
+
+
+def test_day_window_survives_handlers_on_one_store(tmp_path, monkeypatch):
+    db = tmp_path / "budgets.db"
+    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")  # the file's store key applies
+    config = {
+        "personas": {"writer": {"budget_tokens": 40, "window": "day", "on_exceeded": "raise"}},
+        "nodes": {"talk": "writer"},
+        "store": str(db),
+    }
+    graph = one_node_graph(graphs.chat_model("ok", 10, 5))
+    first = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
+    graph.invoke({"log": []}, config={"callbacks": [first]})
+    graph.invoke({"log": []}, config={"callbacks": [first]})
+    first.shutdown()
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+    assert (row["window"], row["used_tokens"]) == ("day", 30)
+    second = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
+    graph.invoke({"log": []}, config={"callbacks": [second]})  # 30 + 15 = 45 > 40: counted
+    with pytest.raises(TokenBudgetExceeded) as raised:
+        graph.invoke({"log": []}, config={"callbacks": [second]})  # used up: refused
+    assert raised.value.used == 45 and raised.value.window == "day"
+    second.shutdown()
+
+
+@pytest.mark.e2e
+def test_day_window_shared_with_another_process(tmp_path):
+    db = tmp_path / "shared.db"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(os.getcwd())!r})
+        from langgraph_observe import CallbackHandler
+        from langgraph_observe.sinks.local import LocalStoreSink
+        from tests.test_budgets import one_node_graph
+        from tests import graphs
+        config = {{"personas": {{"writer": {{"budget_tokens": 1000, "window": "day"}}}},
+                  "nodes": {{"talk": "writer"}}, "store": {str(db)!r}}}
+        h = CallbackHandler(sinks=[LocalStoreSink({str(db)!r})], config=config)
+        one_node_graph(graphs.chat_model("ok", 100, 20)).invoke(
+            {{"log": []}}, config={{"callbacks": [h]}})
+        h.shutdown()
+        """
+    )
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "LANGGRAPH_OBSERVE_STORE": str(db)},
+        )
+        assert done.returncode == 0, done.stderr
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+    assert row["used_tokens"] == 240  # the second process started from the first's usage
