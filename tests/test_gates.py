@@ -1,0 +1,95 @@
+"""Quality gates: verdicts on node outputs, as scores and span attributes."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_observe import CallbackHandler, FeatureHooks, Gate, SpanKind, gate
+from langgraph_observe.gates import GateSet
+from langgraph_observe.testing import InMemorySink
+
+from . import graphs
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("g", "output", "passed", "value"),
+    [
+        (Gate("c", "n", key="coverage", min=0.8), {"coverage": 0.9}, True, 0.9),
+        (Gate("c", "n", key="coverage", min=0.8), {"coverage": 0.7}, False, 0.7),
+        (Gate("c", "n", key="coverage", max=0.8), {"coverage": 0.9}, False, 0.9),
+        (Gate("c", "n", key="a.b", min=1), {"a": {"b": 2}}, True, 2.0),
+        (Gate("c", "n", key="status", equals="green"), {"status": "green"}, True, "green"),
+        (Gate("c", "n", key="status", equals="green"), {"status": "red"}, False, "red"),
+        (Gate("c", "n", key="coverage", min=0.8), {}, False, False),
+        (Gate("c", "n", key="coverage", min=0.8), {"coverage": "high"}, False, "high"),
+        (Gate("c", "n", check=lambda o: "tests" in o), {"tests": 1}, True, True),
+        (Gate("c", "n", check=lambda o: o["score"], min=0.5), {"score": 0.4}, False, 0.4),
+        (Gate("c", "n", check=lambda o: 1 / 0), {}, False, False),
+    ],
+)
+def test_verdicts(g, output, passed, value):
+    result = g.evaluate(output)
+    assert (result.passed, result.value) == (passed, value)
+    assert (result.comment is None) == passed
+
+
+def test_declaration_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        Gate("g", "n")
+    with pytest.raises(ValueError, match="min, max or equals"):
+        Gate("g", "n", key="k")
+    with pytest.raises(ValueError, match="on_fail"):
+        Gate("g", "n", key="k", min=1, on_fail="explode")
+    with pytest.raises(ValueError, match="two gates"):
+        GateSet([Gate("g", "n", key="k", min=1), Gate("g", "m", key="k", min=1)])
+
+
+def test_gates_on_a_real_graph_and_the_decorator():
+    @gate("short_answer", node="write")
+    def short(output):
+        return len(output["log"][0]) < 5
+
+    hooks = FeatureHooks(gates=[short, Gate("planned", "plan", key="log", equals=["x"])])
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink], hooks=hooks)
+    graphs.linear_graph().invoke({"log": []}, config={"callbacks": [handler]})
+    handler.shutdown()
+    scores = {s.name: s for s in sink.scores()}
+    assert scores["short_answer"].passed is False  # "final answer" is longer
+    assert scores["planned"].passed is False and scores["planned"].value.startswith("[")
+    write = next(s for s in sink.spans(SpanKind.NODE) if s.name == "write")
+    assert write.attributes["langgraph.gate.short_answer"] == "fail"
+    assert scores["short_answer"].span_id == write.span_id
+    assert scores["short_answer"].workflow == "linear"
+
+
+def test_gates_skip_failed_nodes():
+    hooks = FeatureHooks(gates=[Gate("never", "boom", key="x", min=0)])
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink], hooks=hooks)
+    with pytest.raises(ValueError):
+        graphs.failing_graph().invoke({"log": []}, config={"callbacks": [handler]})
+    handler.shutdown()
+    assert sink.scores() == []
+
+
+def test_gates_per_parallel_branch():
+    def worker(state):
+        return {"log": [state["topic"]]}
+
+    from langgraph.types import Send
+
+    g = StateGraph(graphs.State)
+    g.add_node("worker", worker)
+    g.add_conditional_edges(START, lambda s: [Send("worker", {"topic": t}) for t in "abc"])
+    g.add_edge("worker", END)
+    hooks = FeatureHooks(gates=[Gate("is_b", "worker", key="log", equals=["b"])])
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink], hooks=hooks)
+    g.compile().invoke({"log": []}, config={"callbacks": [handler]})
+    handler.shutdown()
+    assert sorted(s.passed for s in sink.scores()) == [False, False, True]
+    assert len({s.span_id for s in sink.scores()}) == 3
