@@ -116,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--langfuse-url", help="Langfuse base URL (keys from LANGFUSE_* env)")
     parser.add_argument("--otlp-endpoint", help="OTLP/HTTP base URL, e.g. http://localhost:4318")
-    parser.add_argument("--metrics-port", type=int, default=9464,
-                        help="serve /metrics here for --hold seconds (0: any free port)")  # fmt: skip
+    parser.add_argument(
+        "--metrics-port", type=int, default=9464, help="serve /metrics here (0: any free port)"
+    )
     parser.add_argument("--hold", type=float, default=0.0, help="seconds to keep /metrics up")
     parser.add_argument("--store", help="SQLite store (default: the library's default)")
     args = parser.parse_args(argv)

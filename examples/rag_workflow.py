@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -64,7 +65,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for row, text in enumerate(texts):
             tokens = [w for w in words(text) if len(w) > 2]
-            for token in tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]:
+            for token in tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]:
                 out[row, self._bucket(token) % self.dims] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)

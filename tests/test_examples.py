@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def test_rag_workflow_with_hashed_embeddings(tmp_path):
     assert search["attributes"]["langgraph.rag.documents_out"] == 8
     assert rerank["attributes"]["langgraph.rag.documents_out"] == 3
     assert "keys-rotate" in fmt["output"]
-    assert all(a["end_ns"] <= b["start_ns"] for a, b in zip(steps, steps[1:]))
+    assert all(a["end_ns"] <= b["start_ns"] for a, b in itertools.pairwise(steps))
     (llm,) = [s for s in spans if s["kind"] == "llm"]
     assert llm["node"] == "answer" and llm["model"] == "gpt-4o-mini" and llm["cost_usd"] > 0
 
