@@ -5,6 +5,7 @@
     langgraph-observe demo                       run the example workflow, print its trace
     langgraph-observe traces list [--limit N]    recent traces in the local store
     langgraph-observe traces show TRACE_ID       one trace as a tree (an id prefix is enough)
+    langgraph-observe serve [--port 9465]        /metrics and the analytics as JSON over HTTP
 
 Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, else
 ``./.langgraph_observe/traces.db``).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -107,6 +109,21 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from .serve import start_server
+
+    server = start_server(args.port, args.host, _store_path(args))
+    print(f"serving {server.url}/metrics and {server.url}/api/... "
+          f"(described at {server.url}/openapi.json); Ctrl-C stops", file=out, flush=True)  # fmt: skip
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     store = argparse.ArgumentParser(add_help=False)
@@ -135,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("trace_id", help="trace id or a unique prefix of it")
     show.add_argument("--ascii", action="store_true", help="draw the tree with ASCII only")
     show.set_defaults(func=_cmd_traces_show)
+
+    serve = commands.add_parser(
+        "serve", parents=[store], help="serve /metrics and the store analytics as JSON over HTTP"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9465, help="port (default 9465; 0: any free)")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
