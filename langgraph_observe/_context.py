@@ -25,7 +25,8 @@ class Frame(NamedTuple):
     tracer: Tracer
     run_id: UUID
     span: OpenSpan
-    lc_parent: UUID | None  #: LangChain's parent run when the frame was opened
+    ambient: UUID | None  #: LangChain's current run (from the context) at opening
+    anchor: UUID | None  #: the LangChain run the frame was opened under
 
 
 _steps: ContextVar[tuple[tuple[Frame, ...], ...]] = ContextVar(
@@ -38,29 +39,36 @@ def new_run_id() -> UUID:
     return UUID(int=random.getrandbits(128), version=4)
 
 
-def _langchain_parent(run_manager: Any = None) -> tuple[UUID | None, list[Any]]:
-    if run_manager is not None:
-        return getattr(run_manager, "run_id", None), list(getattr(run_manager, "handlers", ()))
+def _ambient() -> tuple[UUID | None, list[Any]]:
+    """LangChain's current run in this context, and its handlers."""
     from langchain_core.runnables.config import var_child_runnable_config
 
     config = var_child_runnable_config.get()
     if not config:
         return None, []
     manager = config.get("callbacks")
-    parent = getattr(manager, "parent_run_id", None)
-    if parent is None:
-        return None, []
-    return parent, list(getattr(manager, "handlers", ()))
+    return getattr(manager, "parent_run_id", None), list(getattr(manager, "handlers", ()))
 
 
 def current_frames(run_manager: Any = None) -> list[Frame]:
     """The open spans that work starting now belongs under, one per active handler
-    (empty outside a traced run)."""
-    lc_parent, handlers = _langchain_parent(run_manager)
+    (empty outside a traced run).
+
+    The innermost open sub-step wins while LangChain's context has not moved since it
+    opened (and, with an explicit ``run_manager``, when it was opened under that run);
+    otherwise the LangChain run: ``run_manager``'s, or the context's.
+    """
+    ambient, handlers = _ambient()
+    anchor = ambient
+    if run_manager is not None:
+        anchor = getattr(run_manager, "run_id", None)
+        handlers = list(getattr(run_manager, "handlers", ()))
     stack = _steps.get()
-    if stack and run_manager is None and stack[-1][0].lc_parent == lc_parent:
-        return list(stack[-1])
-    if lc_parent is None:
+    if stack:
+        top = stack[-1]
+        if top[0].ambient == ambient and (run_manager is None or top[0].anchor == anchor):
+            return list(top)
+    if anchor is None:
         return []
     frames = []
     seen: set[int] = set()
@@ -68,9 +76,9 @@ def current_frames(run_manager: Any = None) -> list[Frame]:
         tracer = getattr(h, "tracer", None)
         if isinstance(tracer, Tracer) and id(tracer) not in seen:
             seen.add(id(tracer))
-            span = tracer.get(lc_parent)
+            span = tracer.get(anchor)
             if span is not None:
-                frames.append(Frame(tracer, lc_parent, span, lc_parent))
+                frames.append(Frame(tracer, anchor, span, ambient, anchor))
     return frames
 
 

@@ -165,7 +165,7 @@ class SubStep:
                 span.model = self.model
             if self.kind is SpanKind.EMBEDDING:
                 span.attrs[sc.GEN_AI_OPERATION_NAME] = "embeddings"
-            opened.append(Frame(frame.tracer, run_id, span, frame.lc_parent))
+            opened.append(Frame(frame.tracer, run_id, span, frame.ambient, frame.anchor))
         self._opened = opened
         self._token = push_frames(opened)
 
