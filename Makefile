@@ -27,6 +27,17 @@ $(VENV)/.installed-rag-local: pyproject.toml $(VENV)/.installed-test
 	$(PIP) install -q -e '.[rag-local]' $(QUIET)
 	touch $@
 
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[bench]' $(QUIET)
+	touch $@
+
+# The full comparison with the peers (several minutes; BENCH_ARGS="-n 500" for less).
+bench: $(VENV)/.installed-bench
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+bench-smoke: $(VENV)/.installed-bench
+	$(PY) -m benchmarks --smoke
+
 demo: $(VENV)/.installed-core
 	$(PY) -m langgraph_observe demo
 

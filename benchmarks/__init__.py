@@ -1,0 +1,1 @@
+"""Benchmarks of langgraph-observe against its peers: ``python -m benchmarks``."""

@@ -1,0 +1,270 @@
+"""Figures from the raw measurements, the comparison table and the goals.
+
+Per-span figures divide by the workload's span count (``SPANS_PER_INVOCATION``) for every
+variant, so they compare the same work; each variant's own span count is shown apart
+(the peers emit more spans for the same run: LangGraph's internal runnables).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .variants import FLOOR, OURS, PEERS, verify
+from .workload import SPANS_PER_INVOCATION
+
+__all__ = ["Goal", "Outcome", "Summary", "goals", "render", "render_backends_down", "summarize"]
+
+MIB = 1024 * 1024
+#: RSS growth between the first and the last window that still counts as flat.
+FLAT_TOLERANCE_MIB = 1.0
+
+
+@dataclass
+class Outcome:
+    """What happened to one (variant, mode): ``status`` is ok, skipped or failed."""
+
+    variant: str
+    mode: str
+    status: str
+    reason: str = ""
+    raw: dict[str, Any] | None = None
+
+
+@dataclass
+class Summary:
+    variant: str
+    mode: str
+    n: int
+    p50_us: float
+    p95_us: float
+    p99_us: float
+    cpu_us: float  #: process CPU (all threads) per invocation
+    peak_rss_mib: float
+    drift_mib: float  #: RSS after the last window minus RSS after the first
+    spans_emitted: float  #: spans per invocation at the busiest destination
+    verified: bool
+    note: str
+    over_us_per_span: float | None = None  #: median wall time above the floor, per span
+    cpu_over_us_per_span: float | None = None  #: CPU above the floor, per span
+    rss_over_baseline_mib: float | None = None  #: peak RSS above the no-callback run's
+    flush_s: float = 0.0
+    shutdown_s: float = 0.0
+    health: dict[str, Any] | None = None
+
+
+def _pct(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return float(sorted_values[i])
+
+
+def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
+    """Summaries of the runs that finished, keyed by (mode, variant), with the figures
+    relative to the floor and the no-callback baseline of the same mode filled in."""
+    out: dict[tuple[str, str], Summary] = {}
+    for o in outcomes:
+        if o.status != "ok" or o.raw is None:
+            continue
+        raw = o.raw
+        d = sorted(raw["durations_ns"])
+        ok, rates, note = verify(raw)
+        out[(o.mode, o.variant)] = Summary(
+            variant=o.variant,
+            mode=o.mode,
+            n=raw["n"],
+            p50_us=statistics.median(d) / 1e3,
+            p95_us=_pct(d, 0.95) / 1e3,
+            p99_us=_pct(d, 0.99) / 1e3,
+            cpu_us=raw["cpu_s"] / raw["n"] * 1e6,
+            peak_rss_mib=raw["peak_rss"] / MIB,
+            drift_mib=(raw["rss_last"] - raw["rss_first"]) / MIB,
+            spans_emitted=max(rates.values(), default=0.0),
+            verified=ok,
+            note=note,
+            flush_s=raw["flush_s"],
+            shutdown_s=raw["shutdown_s"],
+            health=raw.get("health"),
+        )
+    for (mode, _), s in out.items():
+        floor = out.get((mode, FLOOR))
+        base = out.get((mode, "none"))
+        if floor is not None:
+            s.over_us_per_span = (s.p50_us - floor.p50_us) / SPANS_PER_INVOCATION
+            s.cpu_over_us_per_span = (s.cpu_us - floor.cpu_us) / SPANS_PER_INVOCATION
+        if base is not None:
+            s.rss_over_baseline_mib = s.peak_rss_mib - base.peak_rss_mib
+    return out
+
+
+def _lightest(
+    summaries: dict[tuple[str, str], Summary], mode: str, attr: str
+) -> tuple[str, float] | None:
+    """The peer with the smallest ``attr`` in ``mode`` (its name and value)."""
+    found = [
+        (p, getattr(summaries[(mode, p)], attr))
+        for p in PEERS
+        if (mode, p) in summaries and getattr(summaries[(mode, p)], attr) is not None
+    ]
+    return min(found, key=lambda x: x[1]) if found else None
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(value: float | None, ref: tuple[str, float] | None) -> str:
+    if value is None or ref is None or ref[1] <= 0:
+        return "-"
+    return f"{value / ref[1]:.2f}"
+
+
+def render(
+    outcomes: list[Outcome], summaries: dict[tuple[str, str], Summary], modes: list[str]
+) -> str:
+    """The comparison table, one block per mode, then what was skipped or failed."""
+    lines = [
+        f"Workload: {SPANS_PER_INVOCATION} spans per invocation "
+        f"(per-span figures divide by {SPANS_PER_INVOCATION} for every variant); "
+        f"floor = '{FLOOR}'.",
+    ]
+    head = (
+        f"{'variant':<14} {'n':>6} {'p50 us':>9} {'p95 us':>9} {'over/span us':>12} "
+        f"{'x peer':>6} {'cpu/inv us':>10} {'cpu over/span':>13} {'x peer':>6} "
+        f"{'peak MiB':>8} {'+base MiB':>9} {'drift MiB':>9} {'spans/inv':>9}  verified"
+    )
+    for mode in modes:
+        lines += ["", f"[{mode}: {'invoke' if mode == 'sync' else 'ainvoke'}]", head]
+        light_over = _lightest(summaries, mode, "over_us_per_span")
+        light_cpu = _lightest(summaries, mode, "cpu_over_us_per_span")
+        for o in outcomes:
+            if o.mode != mode:
+                continue
+            s = summaries.get((mode, o.variant))
+            if s is None:
+                lines.append(f"{o.variant:<14} {o.status}: {o.reason}")
+                continue
+            lines.append(
+                f"{s.variant:<14} {s.n:>6} {s.p50_us:>9.0f} {s.p95_us:>9.0f} "
+                f"{_f(s.over_us_per_span):>12} {_ratio(s.over_us_per_span, light_over):>6} "
+                f"{s.cpu_us:>10.0f} {_f(s.cpu_over_us_per_span):>13} "
+                f"{_ratio(s.cpu_over_us_per_span, light_cpu):>6} {s.peak_rss_mib:>8.1f} "
+                f"{_f(s.rss_over_baseline_mib):>9} {s.drift_mib:>9.2f} "
+                f"{s.spans_emitted:>9.1f}  {'yes' if s.verified else 'NO'} ({s.note})"
+            )
+        if light_over is not None and light_cpu is not None:
+            lines.append(f"lightest peer (over/span): {light_over[0]}; (cpu): {light_cpu[0]}")
+    return "\n".join(lines)
+
+
+@dataclass
+class Goal:
+    name: str
+    value: str
+    target: str
+    status: str  #: PASS, MISS or n/a
+
+
+def goals(summaries: dict[tuple[str, str], Summary], modes: list[str]) -> list[Goal]:
+    """The goals of the issue, checked on this run's figures."""
+    out: list[Goal] = []
+    for mode in modes:
+        local = summaries.get((mode, "observe-local"))
+        light = _lightest(summaries, mode, "over_us_per_span")
+        if local is None or local.over_us_per_span is None or light is None:
+            out.append(Goal(f"{mode}: local store overhead/span", "-", "<= 0.10 x peer", "n/a"))
+        else:
+            r = local.over_us_per_span / light[1]
+            out.append(
+                Goal(
+                    f"{mode}: local store overhead/span vs {light[0]}",
+                    f"{local.over_us_per_span:.1f} us vs {light[1]:.1f} us = {r:.2f}x",
+                    "<= 0.10x",
+                    "PASS" if r <= 0.10 else "MISS",
+                )
+            )
+        allv = summaries.get((mode, "observe-all"))
+        light_cpu = _lightest(summaries, mode, "cpu_over_us_per_span")
+        if allv is None or allv.cpu_over_us_per_span is None or light_cpu is None:
+            out.append(Goal(f"{mode}: all sinks CPU/span", "-", "<= 0.50 x peer", "n/a"))
+        else:
+            r = allv.cpu_over_us_per_span / light_cpu[1]
+            out.append(
+                Goal(
+                    f"{mode}: all sinks CPU/span vs {light_cpu[0]}",
+                    f"{allv.cpu_over_us_per_span:.1f} us vs {light_cpu[1]:.1f} us = {r:.2f}x",
+                    "<= 0.50x",
+                    "PASS" if r <= 0.50 else "MISS",
+                )
+            )
+    sync, asy = summaries.get(("sync", "observe-local")), summaries.get(("async", "observe-local"))
+    if sync and asy and sync.over_us_per_span and asy.over_us_per_span is not None:
+        r = asy.over_us_per_span / sync.over_us_per_span
+        out.append(
+            Goal(
+                "async overhead/span vs sync (local store)",
+                f"{asy.over_us_per_span:.1f} us vs {sync.over_us_per_span:.1f} us = {r:.2f}x",
+                "<= 1.5x",
+                "PASS" if r <= 1.5 else "MISS",
+            )
+        )
+    mem_mode = "sync" if "sync" in modes else modes[0]
+    local = summaries.get((mem_mode, "observe-local"))
+    light_mem = _lightest(summaries, mem_mode, "rss_over_baseline_mib")
+    if local is not None and local.rss_over_baseline_mib is not None and light_mem is not None:
+        ok = local.rss_over_baseline_mib <= 0.5 * max(light_mem[1], 0.0)
+        out.append(
+            Goal(
+                f"memory: peak RSS over baseline vs {light_mem[0]} ({local.n} runs)",
+                f"{local.rss_over_baseline_mib:.1f} MiB vs {light_mem[1]:.1f} MiB",
+                "<= 0.50x",
+                "PASS" if ok else "MISS",
+            )
+        )
+    for name in OURS:
+        s = summaries.get((mem_mode, name))
+        if s is not None:
+            out.append(
+                Goal(
+                    f"memory flat: {name} RSS drift first->last window",
+                    f"{s.drift_mib:+.2f} MiB",
+                    f"<= {FLAT_TOLERANCE_MIB:.0f} MiB",
+                    "PASS" if s.drift_mib <= FLAT_TOLERANCE_MIB else "MISS",
+                )
+            )
+    return out
+
+
+def render_goals(items: list[Goal]) -> str:
+    lines = ["", "Goals:"]
+    for g in items:
+        lines.append(f"  [{g.status:<4}] {g.name}: {g.value} (target {g.target})")
+    return "\n".join(lines)
+
+
+def render_backends_down(
+    summaries: dict[str, Summary], tolerance: float, shutdown_timeout: float
+) -> str:
+    """The backends-down table: each condition against the healthy run."""
+    healthy = summaries.get("healthy")
+    lines = [
+        f"{'backends':<10} {'p50 us':>8} {'p99 us':>8} {'p50 x':>6} {'p99 x':>6} "
+        f"{'peak MiB':>8} {'flush s':>7} {'shutdown s':>10}  dropped / delivered"
+    ]
+    for cond, s in summaries.items():
+        r50 = s.p50_us / healthy.p50_us if healthy else float("nan")
+        r99 = s.p99_us / healthy.p99_us if healthy else float("nan")
+        dropped = (s.health or {}).get("dropped", {})
+        lines.append(
+            f"{cond:<10} {s.p50_us:>8.0f} {s.p99_us:>8.0f} {r50:>6.2f} {r99:>6.2f} "
+            f"{s.peak_rss_mib:>8.1f} {s.flush_s:>7.2f} {s.shutdown_s:>10.2f}  "
+            f"{dropped or 'none'} / {s.note}"
+        )
+    lines.append(
+        f"targets: p50 and p99 within {tolerance:.0%} of healthy; flush and shutdown "
+        f"within {shutdown_timeout:g} s"
+    )
+    return "\n".join(lines)
