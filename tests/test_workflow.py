@@ -333,3 +333,48 @@ def test_example_runs_as_a_script(tmp_path):
     assert "coverage     pass" in done.stdout
     with LocalStore(tmp_path / "ex.db") as store:
         assert len(store.traces()) == 1
+
+
+@pytest.mark.parametrize("capture_io", [True, False])
+def test_estimated_usage_and_cache_hits_cost_nothing(capture_io):
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, StateGraph
+
+    usage = {"input_tokens": 100, "output_tokens": 50, "total_tokens": 150}
+    cached = GenericFakeChatModel(
+        messages=iter([AIMessage("a", usage_metadata=usage)]), cache=InMemoryCache()
+    )
+    silent = GenericFakeChatModel(messages=iter([AIMessage("hello there, dear friends")]))
+
+    def talk(state):
+        cached.invoke("same question")
+        cached.invoke("same question")  # answered from LangChain's cache
+        silent.invoke("say hello to everyone in the room")  # no usage reported
+        return {"log": ["x"]}
+
+    g = StateGraph(graphs.State)
+    g.add_node("talk", talk)
+    g.add_edge(START, "talk")
+    g.add_edge("talk", END)
+    config = {
+        "prices": {"generic-fake-chat-model": {"input": 1.0, "output": 2.0}},
+        "personas": {"speaker": {"budget_tokens": 10_000}},
+        "nodes": {"talk": "speaker"},
+    }
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink], config=config, capture_io=capture_io)
+    g.compile().invoke({"log": []}, config={"callbacks": [handler]})
+    handler.shutdown()
+    first, hit, estimated = sorted(sink.spans(SpanKind.LLM), key=lambda s: s.start_ns)
+    assert first.cost_usd == pytest.approx((100 * 1.0 + 50 * 2.0) / 1e6, abs=1e-15)
+    assert hit.attributes["langgraph.llm.cache_hit"] is True and hit.cost_usd == 0.0
+    assert estimated.usage.estimated is True
+    assert estimated.usage.input_tokens > 5 and estimated.usage.output_tokens > 3
+    assert estimated.cost_usd == pytest.approx(
+        (estimated.usage.input_tokens * 1.0 + estimated.usage.output_tokens * 2.0) / 1e6
+    )
+    # the budget counts the first call and the estimate; the cache hit is free
+    used = [u.used_tokens for u in sink.of_type(BudgetUpdate)]
+    assert used == [150, 150, 150 + estimated.usage.total]

@@ -424,5 +424,11 @@ def _is_cache_hit(response: Any) -> bool:
     if not gens or not gens[0]:
         return False
     msg = getattr(gens[0][0], "message", None)
-    meta = getattr(msg, "response_metadata", None) if msg is not None else None
+    if msg is None:
+        return False
+    # LangChain replays a cached answer with ``usage_metadata["total_cost"] = 0``
+    usage = getattr(msg, "usage_metadata", None)
+    if isinstance(usage, dict) and usage.get("total_cost") == 0:
+        return True
+    meta = getattr(msg, "response_metadata", None)
     return bool(meta and meta.get("cached"))
