@@ -63,7 +63,12 @@ Builder = Callable[[str, Path], Variant]
 
 
 def _receiver_count(endpoint: str, path: str) -> int:
-    return int(fetch_counts(endpoint)["spans"].get(path, 0))
+    """Spans the receiver at ``endpoint`` got on ``path``; 0 when no receiver answers
+    there (the backends-down runs point at a refused or stalled address)."""
+    try:
+        return int(fetch_counts(endpoint, timeout=1.0)["spans"].get(path, 0))
+    except (OSError, ValueError):
+        return 0
 
 
 def _otlp_provider(endpoint: str, timeout_s: float = 10.0) -> Any:

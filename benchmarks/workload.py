@@ -43,9 +43,10 @@ class State(TypedDict, total=False):
 
 class FakeChatModel(BaseChatModel):
     """A chat model that answers ``reply`` at once (or word by word when streamed) and
-    reports usage on its final message, like an OpenAI-style provider."""
+    reports usage on its final message, like an OpenAI-style provider. Its model names
+    are priced ones, so the cost is computed as it would be for real calls."""
 
-    model_name: str = "bench-chat-1"
+    model_name: str = "gpt-4o"
     reply: str = "ok"
     input_tokens: int = 10
     output_tokens: int = 5
@@ -139,7 +140,7 @@ async def _acount_words(text: str) -> int:
 def _parts() -> tuple[FakeChatModel, FakeChatModel, FakeChatModel, KeywordRetriever, Any]:
     planner = FakeChatModel(reply="research the topic then write", input_tokens=42, output_tokens=9)
     worker = FakeChatModel(
-        model_name="bench-chat-mini",
+        model_name="gpt-4o-mini",
         reply="a short streamed section about the topic",
         input_tokens=30,
         output_tokens=8,
