@@ -229,7 +229,7 @@ class Tracer:
         meta = metadata or {}
         parent = self._open.get(parent_run_id) if parent_run_id is not None else None
         if parent is None:
-            span = self._start_trace(run_id, name, meta, tags, inputs)
+            span = self._start_trace(run_id, name, kind, meta, tags, inputs)
         else:
             node = meta.get("langgraph_node") or parent.node
             persona = parent.persona
@@ -250,8 +250,16 @@ class Tracer:
         return span
 
     def _start_trace(
-        self, run_id: UUID, name: str, meta: Mapping[str, Any], tags: list[str] | None, inputs: Any
+        self,
+        run_id: UUID,
+        name: str,
+        kind: SpanKind,
+        meta: Mapping[str, Any],
+        tags: list[str] | None,
+        inputs: Any,
     ) -> OpenSpan:
+        """Open a new trace rooted at ``run_id``. A graph or chain run is a ``workflow``
+        span; a model, tool or retriever called on its own keeps its kind."""
         thread_id = _first(meta, "thread_id")
         ctx = TraceContext(
             trace_id=run_id.hex,
@@ -265,7 +273,9 @@ class Tracer:
         )
         trace = _Trace(ctx, self.emit)
         persona = _str_or_none(_first(meta, "persona", "langgraph_observe_persona"))
-        span = OpenSpan(trace, _span_id(run_id), None, name, SpanKind.WORKFLOW, None, persona)
+        if kind in (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN):
+            kind = SpanKind.WORKFLOW
+        span = OpenSpan(trace, _span_id(run_id), None, name, kind, None, persona)
         trace.last_persona = persona
         if thread_id is not None:
             span.attrs[sc.LG_THREAD_ID] = ctx.thread_id
@@ -273,7 +283,8 @@ class Tracer:
                 resumed = self._interrupted_threads.pop(str(thread_id), None)
                 if resumed is not None:
                     span.attrs[sc.LG_RESUMED_FROM] = resumed
-        self.emit(WorkflowStarted(ctx, span.span_id, name, span.start_ns))
+        if kind is SpanKind.WORKFLOW:
+            self.emit(WorkflowStarted(ctx, span.span_id, name, span.start_ns))
         return span
 
     def _node_started(self, span: OpenSpan, parent: OpenSpan, meta: Mapping[str, Any]) -> None:

@@ -20,8 +20,10 @@ __all__ = [
 ]
 
 
-class ObserveControlError(Exception):
-    """Base of the exceptions the library raises into a run on the user's request."""
+class ObserveControlError(RuntimeError):
+    """Base of the exceptions the library raises into a run on the user's request.
+
+    A ``RuntimeError``, so LangGraph's default ``RetryPolicy`` does not retry it."""
 
 
 class TokenBudgetExceeded(ObserveControlError):

@@ -298,3 +298,26 @@ def test_flush_and_shutdown_twice():
     n = len(sink.spans())
     assert n == 8
     assert handler.shutdown() and handler.shutdown()
+
+
+def test_model_called_outside_a_graph_is_an_llm_root():
+    model = graphs.chat_model("hi", 3, 2)
+    with capture() as (handler, sink):
+        model.invoke("hello", config={"callbacks": [handler]})
+        handler.flush()
+    (span,) = sink.spans()
+    assert span.kind is SpanKind.LLM and span.parent_span_id is None
+    assert span.usage.total_tokens == 5
+    assert not [r for r in sink.records if type(r).__name__ == "WorkflowStarted"]
+
+
+def test_budget_error_is_not_retried_by_default_retry_policy():
+    from langgraph.types import RetryPolicy
+
+    from langgraph_observe import QualityGateFailed, TokenBudgetExceeded
+
+    retry_on = RetryPolicy().retry_on
+    assert callable(retry_on)
+    assert retry_on(TokenBudgetExceeded("p", used=10, budget=10, requested=5)) is False
+    assert retry_on(QualityGateFailed("g", "n")) is False
+    assert retry_on(ConnectionError()) is True
