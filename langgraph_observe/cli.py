@@ -90,7 +90,13 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         print(f"  {name:<11} {reason}", file=out)
     print(f"\ntraces: {result.store_path.resolve()}", file=out)
     if result.trace_id is None:
-        print("the run's trace did not reach the store (flush timed out?)", file=sys.stderr)
+        local = dict(result.sinks).get("local", "off")
+        why = (
+            f"the local sink is {local}"
+            if not local.startswith("on")
+            else ("the flush timed out" if not result.flushed else "its root span is missing")
+        )
+        print(f"langgraph-observe: the run's trace is not in the store: {why}", file=sys.stderr)
         return 1
     with LocalStore(result.store_path) as store:
         tree = trace_tree(store.trace(result.trace_id), store.spans(trace_id=result.trace_id),

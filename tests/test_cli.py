@@ -115,3 +115,15 @@ def test_errors_and_empty_store(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["traces"])
     assert exc.value.code == 2
+
+
+@pytest.mark.e2e
+def test_demo_says_why_no_trace_when_the_local_sink_is_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LANGGRAPH_OBSERVE_SINKS", "otel")
+    code, out = run("demo", "--store", str(tmp_path / "t.db"))
+    assert code == 1
+    assert "local       off: not in LANGGRAPH_OBSERVE_SINKS" in out
+    assert "the local sink is off" in capsys.readouterr().err
+    assert not (tmp_path / "t.db").exists()
