@@ -15,7 +15,16 @@ from typing import Any
 from .variants import FLOOR, OURS, PEERS, verify
 from .workload import SPANS_PER_INVOCATION
 
-__all__ = ["Goal", "Outcome", "Summary", "goals", "render", "render_backends_down", "summarize"]
+__all__ = [
+    "Goal",
+    "Outcome",
+    "Summary",
+    "goals",
+    "merge_rounds",
+    "render",
+    "render_backends_down",
+    "summarize",
+]
 
 MIB = 1024 * 1024
 #: RSS growth between the first and the last window that still counts as flat.
@@ -55,6 +64,37 @@ class Summary:
     health: dict[str, Any] | None = None
 
 
+def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
+    """One outcome per (mode, variant) from several rounds: timings pooled, CPU and span
+    counts added up, the worst RSS kept. A round that failed or skipped decides."""
+    merged: dict[tuple[str, str], Outcome] = {}
+    for o in outcomes:
+        key = (o.mode, o.variant)
+        m = merged.get(key)
+        if m is None:
+            raw = dict(o.raw) if o.raw is not None else None
+            if raw is not None:
+                raw["drift_bytes"] = raw["rss_last"] - raw["rss_first"]
+                raw["rounds"] = 1
+            merged[key] = Outcome(o.variant, o.mode, o.status, o.reason, raw)
+            continue
+        if o.status != "ok" or o.raw is None or m.raw is None:
+            if m.status == "ok":
+                merged[key] = Outcome(o.variant, o.mode, o.status, o.reason)
+            continue
+        a, b = m.raw, o.raw
+        a["durations_ns"] = a["durations_ns"] + b["durations_ns"]
+        for k in ("n", "warmup", "cpu_s", "wall_s", "rounds"):
+            a[k] = a[k] + b.get(k, 1)
+        for k in ("counts", "counts_after_warmup"):
+            a[k] = {d: a[k].get(d, 0) + b[k].get(d, 0) for d in {*a[k], *b[k]}}
+        for k in ("peak_rss", "flush_s", "shutdown_s"):
+            a[k] = max(a[k], b[k])
+        a["drift_bytes"] = max(a["drift_bytes"], b["rss_last"] - b["rss_first"])
+        a["health"] = b.get("health")
+    return list(merged.values())
+
+
 def _pct(sorted_values: list[int], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -81,7 +121,7 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
             p99_us=_pct(d, 0.99) / 1e3,
             cpu_us=raw["cpu_s"] / raw["n"] * 1e6,
             peak_rss_mib=raw["peak_rss"] / MIB,
-            drift_mib=(raw["rss_last"] - raw["rss_first"]) / MIB,
+            drift_mib=raw.get("drift_bytes", raw["rss_last"] - raw["rss_first"]) / MIB,
             spans_emitted=max(rates.values(), default=0.0),
             verified=ok,
             note=note,
