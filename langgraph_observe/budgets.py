@@ -7,20 +7,23 @@ model call of a budgeted persona it returns a :class:`~langgraph_observe.events.
 with ``on_exceeded: raise`` :meth:`BudgetTracker.check` raises
 :class:`~langgraph_observe.errors.TokenBudgetExceeded` *before* a call that would go over.
 
-Day and month windows start from the local store: the first time a process touches such a
-window it reads the stored usage once (one indexed SQLite read), then counts in memory.
-Several processes sharing a store therefore each see the others' usage from before they
-first touched the window; the stored value is the newest writer's (see
-``docs/personas-budgets-gates.md``).
+Day and month windows live in the local store, one row per counter (each tracker is a
+counter with its own id), added up by the store's ``budget_usage`` view: processes sharing
+a store never overwrite each other. The first time a tracker touches such a window it
+reads the other counters' usage once (one indexed SQLite read); from then on it counts its
+own usage in memory, and a background thread re-reads the others' every ``refresh_s``
+seconds (see ``docs/personas-budgets-gates.md``).
 
-Counting is thread-safe (one lock held for a few dict operations) and does no I/O apart
-from that first read.
+Counting is thread-safe (one lock held for a few dict operations) and does no I/O on the
+graph's path apart from that first read.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,19 +106,32 @@ def window_key(
 
 
 class _Window:
-    __slots__ = ("exceeded", "used_tokens", "used_usd", "warned")
+    """One window's usage: what this tracker counted, plus what other counters (other
+    handlers, other processes) had stored when last read."""
+
+    __slots__ = ("exceeded", "others_tokens", "others_usd", "own_tokens", "own_usd", "warned")
 
     def __init__(
         self,
-        used_tokens: int = 0,
-        used_usd: float = 0.0,
+        others_tokens: int = 0,
+        others_usd: float = 0.0,
         warned: bool = False,
         exceeded: bool = False,
     ) -> None:
-        self.used_tokens = used_tokens
-        self.used_usd = used_usd
+        self.own_tokens = 0
+        self.own_usd = 0.0
+        self.others_tokens = others_tokens
+        self.others_usd = others_usd
         self.warned = warned
         self.exceeded = exceeded
+
+    @property
+    def used_tokens(self) -> int:
+        return self.own_tokens + self.others_tokens
+
+    @property
+    def used_usd(self) -> float:
+        return self.own_usd + self.others_usd
 
 
 _Key = tuple[str, str, str, str]  # persona, window, window key, tenant ('' for none)
@@ -130,6 +146,8 @@ class BudgetTracker:
         store_path: the local store holding day and month windows (None: memory only).
         on_warning: called once per window with the update that crossed ``warn_at``
             (on the graph's path: keep it quick; its exceptions are logged, not raised).
+        refresh_s: how often a background thread re-reads what other counters sharing
+            the store have used in the open day and month windows.
     """
 
     def __init__(
@@ -139,14 +157,18 @@ class BudgetTracker:
         *,
         store_path: Path | str | None = None,
         on_warning: Callable[[BudgetUpdate], Any] | None = None,
+        refresh_s: float = 2.0,
     ) -> None:
         self.policy = policy or BudgetPolicy()
         self.budgets = {p: b.resolved(self.policy) for p, b in budgets.items()}
         self.store_path = Path(store_path) if store_path is not None else None
         self.on_warning = on_warning
+        self.refresh_s = refresh_s
+        self.counter_id = uuid.uuid4().hex[:16]  #: this tracker's rows in the store
         self._lock = threading.Lock()
         self._windows: dict[_Key, _Window] = {}
         self._run_keys: dict[str, list[_Key]] = {}
+        self._refresher: threading.Thread | None = None
 
     def limits(self, persona: str | None) -> PersonaBudget | None:
         """The resolved limits of ``persona``, or None when it has no budget."""
@@ -177,26 +199,66 @@ class BudgetTracker:
                         self._forget(next(iter(self._run_keys)))
         return window
 
-    def _load(self, key: _Key) -> _Window:
+    def _read_others(self, keys: list[_Key]) -> dict[_Key, tuple[int, float, bool, bool]]:
+        """What every other counter has stored for ``keys`` (one indexed read per key)."""
         if self.store_path is None or not self.store_path.is_file():
-            return _Window()
+            return {}
         from .store import LocalStore
 
+        out: dict[_Key, tuple[int, float, bool, bool]] = {}
         with LocalStore(self.store_path) as store:
-            rows = store.query(
-                "SELECT used_tokens, used_usd, warned, exceeded FROM budget_usage "
-                "WHERE persona = ? AND window = ? AND window_key = ? AND tenant = ?",
-                key,
-            )
-        if not rows:
+            for key in keys:
+                rows = store.query(
+                    "SELECT COALESCE(SUM(used_tokens), 0) AS t, COALESCE(SUM(used_usd), 0) AS u,"
+                    " COALESCE(MAX(warned), 0) AS w, COALESCE(MAX(exceeded), 0) AS x "
+                    "FROM budget_counters WHERE persona = ? AND window = ? AND window_key = ?"
+                    " AND tenant = ? AND counter != ?",
+                    [*key, self.counter_id],
+                )
+                if not rows:  # no budget table yet
+                    continue
+                row = rows[0]
+                out[key] = (int(row["t"]), float(row["u"]), bool(row["w"]), bool(row["x"]))
+        return out
+
+    def _load(self, key: _Key) -> _Window:
+        """A day or month window starts from what the store holds (read once, here);
+        afterwards a background thread keeps the other counters' share current."""
+        stored = self._read_others([key]).get(key)
+        self._start_refresher()
+        if stored is None:
             return _Window()
-        row = rows[0]
-        return _Window(
-            int(row["used_tokens"]),
-            float(row["used_usd"]),
-            bool(row["warned"]),
-            bool(row["exceeded"]),
-        )
+        return _Window(*stored)
+
+    def _start_refresher(self) -> None:
+        if self._refresher is not None or self.store_path is None or self.refresh_s <= 0:
+            return
+        with self._lock:
+            if self._refresher is not None:
+                return
+            ref = weakref.ref(self)
+            self._refresher = threading.Thread(
+                target=_refresh_loop,
+                args=(ref, self.refresh_s),
+                daemon=True,
+                name="langgraph-observe-budgets",
+            )
+            self._refresher.start()
+
+    def refresh(self) -> None:
+        """Re-read the other counters' usage of every open day and month window."""
+        with self._lock:
+            keys = [k for k in self._windows if k[1] != "run"]
+        if not keys:
+            return
+        stored = self._read_others(keys)
+        with self._lock:
+            for key, (tokens, usd, warned, exceeded) in stored.items():
+                window = self._windows.get(key)
+                if window is not None:
+                    window.others_tokens, window.others_usd = tokens, usd
+                    window.warned = window.warned or warned
+                    window.exceeded = window.exceeded or exceeded
 
     def _forget(self, trace_id: str) -> None:
         for key in self._run_keys.pop(trace_id, ()):
@@ -281,8 +343,8 @@ class BudgetTracker:
         key = self._key(b, trace_id, tenant, workflow)
         window = self._window(key, trace_id)
         with self._lock:
-            window.used_tokens += tokens
-            window.used_usd += usd or 0.0
+            window.own_tokens += tokens
+            window.own_usd += usd or 0.0
             fraction = _fraction(window, b)
             crossed_warn = not window.warned and b.warn_at is not None and fraction >= b.warn_at
             if crossed_warn:
@@ -292,6 +354,7 @@ class BudgetTracker:
             if over:
                 window.exceeded = True
             used_tokens, used_usd = window.used_tokens, window.used_usd
+            own_tokens, own_usd = window.own_tokens, window.own_usd
         assert b.window is not None
         update = BudgetUpdate(
             persona=persona,
@@ -307,8 +370,27 @@ class BudgetTracker:
             trace_id=trace_id,
             warned=crossed_warn,
             exceeded=over,
+            counter=self.counter_id,
+            counter_tokens=own_tokens,
+            counter_usd=own_usd,
         )
         return update, newly_exceeded
+
+
+def _refresh_loop(ref: weakref.ReferenceType[BudgetTracker], every_s: float) -> None:
+    """Keep a tracker's view of other counters current until the tracker is gone."""
+    from ._guard import report
+
+    stop = threading.Event()
+    while not stop.wait(every_s):
+        tracker = ref()
+        if tracker is None:
+            return
+        try:
+            tracker.refresh()
+        except Exception as exc:  # a busy or broken store must not end the loop
+            report("budget refresh", exc)
+        del tracker
 
 
 def _fraction(window: _Window, b: PersonaBudget) -> float:

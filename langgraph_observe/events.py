@@ -295,6 +295,12 @@ class BudgetUpdate:
     trace_id: str | None = None
     warned: bool = False  #: this update crossed ``warn_at``
     exceeded: bool = False
+    #: identity of the counter (one per budget tracker) that counted this update; the
+    #: store keeps one row per counter and adds them up, so processes sharing a store
+    #: never overwrite each other's usage
+    counter: str = ""
+    counter_tokens: int | None = None  #: tokens counted by ``counter`` alone in the window
+    counter_usd: float | None = None  #: USD counted by ``counter`` alone in the window
 
     @property
     def remaining_tokens(self) -> int | None:

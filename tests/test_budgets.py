@@ -226,3 +226,70 @@ def test_day_window_shared_with_another_process(tmp_path):
     with LocalStore(db) as store:
         (row,) = store.budget_usage()
     assert row["used_tokens"] == 240  # the second process started from the first's usage
+
+
+@pytest.mark.e2e
+def test_concurrent_processes_add_up_instead_of_overwriting(tmp_path):
+    """Two processes count in the same day window at the same time: the store holds the
+    sum of both, and each process sees the other's usage after a refresh."""
+    db = tmp_path / "concurrent.db"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(os.getcwd())!r})
+        from langgraph_observe import CallbackHandler
+        from langgraph_observe.sinks.local import LocalStoreSink
+        from tests.test_budgets import one_node_graph
+        from tests import graphs
+        config = {{"personas": {{"writer": {{"budget_tokens": 100000, "window": "day"}}}},
+                  "nodes": {{"talk": "writer"}}, "store": {str(db)!r}}}
+        h = CallbackHandler(sinks=[LocalStoreSink({str(db)!r})], config=config)
+        graph = one_node_graph(graphs.chat_model("ok", 100, 20))
+        for _ in range(10):
+            graph.invoke({{"log": []}}, config={{"callbacks": [h]}})
+            h.flush()
+            time.sleep(0.05)
+        h.shutdown()
+        """
+    )
+    env = {**os.environ, "LANGGRAPH_OBSERVE_STORE": str(db)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+        counters = store.query("SELECT counter, used_tokens FROM budget_counters")
+    assert row["used_tokens"] == 2 * 10 * 120
+    assert row["counters"] == 2
+    assert sorted(c["used_tokens"] for c in counters) == [1200, 1200]
+
+
+def test_tracker_refresh_sees_other_counters(tmp_path):
+    from langgraph_observe.budgets import BudgetPolicy, BudgetTracker, PersonaBudget
+    from langgraph_observe.dispatch import Dispatcher
+
+    db = tmp_path / "refresh.db"
+    budgets = {"writer": PersonaBudget("writer", budget_tokens=1000, window="day")}
+    a = BudgetTracker(budgets, BudgetPolicy(), store_path=db, refresh_s=0)
+    b = BudgetTracker(budgets, BudgetPolicy(), store_path=db, refresh_s=0)
+    assert a.counter_id != b.counter_id
+    sink = LocalStoreSink(db)
+    dispatcher = Dispatcher([sink])
+    for tracker, tokens in ((a, 300), (b, 200)):
+        update, _ = tracker.record("writer", trace_id="t", tokens=tokens, usd=None)
+        dispatcher.emit(update)
+    assert dispatcher.flush()
+    assert a.used("writer") == (300, 0.0)
+    a.refresh()
+    assert a.used("writer") == (500, 0.0)
+    update, _ = a.record("writer", trace_id="t", tokens=50, usd=None)
+    assert update.used_tokens == 550 and update.counter_tokens == 350
+    dispatcher.emit(update)
+    dispatcher.shutdown()
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+    assert row["used_tokens"] == 550

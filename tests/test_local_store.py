@@ -479,3 +479,32 @@ def test_handler_payloads_are_stored_as_rendered(tmp_path: Path) -> None:
                 assert len(row[field]) <= 30
                 cut += row[field].endswith("…")
     assert cut > 0, "the long topic must have been cut somewhere"
+
+
+def test_schema_v1_budget_table_is_migrated(tmp_path):
+    from langgraph_observe.store.schema import connect, ensure_schema
+
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE budget_usage (persona TEXT NOT NULL, window TEXT NOT NULL,
+            window_key TEXT NOT NULL, tenant TEXT NOT NULL DEFAULT '', time_ns INTEGER NOT NULL,
+            used_tokens INTEGER NOT NULL, budget_tokens INTEGER, used_usd REAL NOT NULL,
+            budget_usd REAL, workflow TEXT, trace_id TEXT, warned INTEGER NOT NULL DEFAULT 0,
+            exceeded INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (persona, window, window_key, tenant));
+        INSERT INTO budget_usage VALUES ('p', 'day', '2026-11-23', '', 1, 70, 100, 0.5, NULL,
+            'wf', 't', 0, 0);
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    conn = connect(db)
+    ensure_schema(conn)
+    conn.close()
+    with LocalStore(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.budget_used("p", "day", "2026-11-23") == (70, 0.5)
+        (row,) = store.budget_usage()
+    assert row["budget_tokens"] == 100 and row["counters"] == 1

@@ -9,7 +9,9 @@ the schema version. Tables:
   first span lands) and finished by the root span. Roll-ups (span count, tokens, cost)
   are computed from ``spans`` when read.
 * ``scores``, ``persona_switches`` — one row per record (re-delivery does not duplicate).
-* ``budget_usage`` — the latest state of each persona budget window.
+* ``budget_counters`` — the latest state of each persona budget window, one row per
+  counter (budget tracker), so processes sharing the file never overwrite each other;
+* ``budget_usage`` — a view adding the counters up: one row per window.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreSchemaError", "connect", "ensure_schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
 _DDL = """
@@ -109,11 +111,12 @@ CREATE TABLE IF NOT EXISTS persona_switches (
     UNIQUE (trace_id, to_persona, time_ns)
 );
 
-CREATE TABLE IF NOT EXISTS budget_usage (
+CREATE TABLE IF NOT EXISTS budget_counters (
     persona TEXT NOT NULL,
     window TEXT NOT NULL,
     window_key TEXT NOT NULL,
     tenant TEXT NOT NULL DEFAULT '',
+    counter TEXT NOT NULL DEFAULT '',
     time_ns INTEGER NOT NULL,
     used_tokens INTEGER NOT NULL,
     budget_tokens INTEGER,
@@ -123,8 +126,32 @@ CREATE TABLE IF NOT EXISTS budget_usage (
     trace_id TEXT,
     warned INTEGER NOT NULL DEFAULT 0,
     exceeded INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (persona, window, window_key, tenant)
+    PRIMARY KEY (persona, window, window_key, tenant, counter)
 );
+
+CREATE VIEW IF NOT EXISTS budget_usage AS
+SELECT persona, window, window_key, tenant,
+       MAX(time_ns) AS time_ns,
+       SUM(used_tokens) AS used_tokens,
+       MAX(budget_tokens) AS budget_tokens,
+       SUM(used_usd) AS used_usd,
+       MAX(budget_usd) AS budget_usd,
+       MAX(workflow) AS workflow,
+       MAX(trace_id) AS trace_id,
+       MAX(warned) AS warned,
+       MAX(exceeded) AS exceeded,
+       COUNT(*) AS counters
+FROM budget_counters
+GROUP BY persona, window, window_key, tenant;
+"""
+
+
+_MIGRATE_V1_BUDGETS = """
+INSERT OR IGNORE INTO budget_counters (persona, window, window_key, tenant, counter, time_ns,
+    used_tokens, budget_tokens, used_usd, budget_usd, workflow, trace_id, warned, exceeded)
+SELECT persona, window, window_key, tenant, '', time_ns, used_tokens, budget_tokens,
+       used_usd, budget_usd, workflow, trace_id, warned, exceeded
+FROM budget_usage_v1
 """
 
 
@@ -167,9 +194,18 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         )
     conn.execute("BEGIN IMMEDIATE")
     try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may
+        if version == SCHEMA_VERSION:  # have created or migrated it meanwhile
+            conn.execute("COMMIT")
+            return
+        if version == 1:  # budget_usage was a table with one row per window
+            conn.execute("ALTER TABLE budget_usage RENAME TO budget_usage_v1")
         for statement in _DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        if version == 1:
+            conn.execute(_MIGRATE_V1_BUDGETS)
+            conn.execute("DROP TABLE budget_usage_v1")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

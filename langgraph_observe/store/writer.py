@@ -113,18 +113,19 @@ INSERT INTO persona_switches (trace_id, workflow, from_persona, to_persona, time
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (trace_id, to_persona, time_ns) DO NOTHING
 """
-# The newest state of a window wins; an older update delivered late does not roll it back.
+# One row per (window, counter): the newest state of a counter wins, an older update
+# delivered late does not roll it back; the budget_usage view adds the counters up.
 _BUDGET_SQL = """
-INSERT INTO budget_usage (persona, window, window_key, tenant, time_ns, used_tokens,
-                          budget_tokens, used_usd, budget_usd, workflow, trace_id, warned,
-                          exceeded)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (persona, window, window_key, tenant) DO UPDATE SET
+INSERT INTO budget_counters (persona, window, window_key, tenant, counter, time_ns,
+                             used_tokens, budget_tokens, used_usd, budget_usd, workflow,
+                             trace_id, warned, exceeded)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (persona, window, window_key, tenant, counter) DO UPDATE SET
     time_ns = excluded.time_ns, used_tokens = excluded.used_tokens,
     budget_tokens = excluded.budget_tokens, used_usd = excluded.used_usd,
     budget_usd = excluded.budget_usd, workflow = excluded.workflow,
     trace_id = excluded.trace_id, warned = excluded.warned, exceeded = excluded.exceeded
-WHERE excluded.time_ns >= budget_usage.time_ns
+WHERE excluded.time_ns >= budget_counters.time_ns
 """
 
 
@@ -269,10 +270,11 @@ def _write(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
                     r.window,
                     r.window_key,
                     r.tenant or "",
+                    r.counter,
                     r.time_ns,
-                    r.used_tokens,
+                    r.used_tokens if r.counter_tokens is None else r.counter_tokens,
                     r.budget_tokens,
-                    r.used_usd,
+                    r.used_usd if r.counter_usd is None else r.counter_usd,
                     r.budget_usd,
                     r.workflow,
                     r.trace_id,
