@@ -119,8 +119,12 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from .serve import start_server
 
     server = start_server(args.port, args.host, _store_path(args))
-    print(f"serving {server.url}/metrics and {server.url}/api/... "
-          f"(described at {server.url}/openapi.json); Ctrl-C stops", file=out, flush=True)  # fmt: skip
+    print(
+        f"serving {server.url}/metrics and {server.url}/api/... "
+        f"(described at {server.url}/openapi.json); Ctrl-C stops",
+        file=out,
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
