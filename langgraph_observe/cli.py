@@ -14,6 +14,7 @@ Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -103,16 +104,45 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
                           ascii_only=_ascii_only(out))  # fmt: skip
     print(f"\n{tree}\n", file=out)
     flag = _store_flag(path)
+    cli = _cli_command()
     print("look further:", file=out)
-    print(f"  langgraph-observe traces list{flag}", file=out)
-    print(f"  langgraph-observe traces show {result.trace_id[:8]}{flag}", file=out)
-    print("  python -c 'from langgraph_observe import explore; print(explore.traces())'"
-          "   # pandas: pip install 'langgraph-observe[explore]'", file=out)  # fmt: skip
+    print(f"  {cli} traces list{flag}", file=out)
+    print(f"  {cli} traces show {result.trace_id[:8]}{flag}", file=out)
+    print(f"  {cli} serve{flag}   # /metrics and JSON analytics on 127.0.0.1:9465", file=out)
+    print(
+        f"  {Path(sys.executable)} -c 'from langgraph_observe import explore; "
+        "print(explore.traces())'   # pandas: pip install 'langgraph-observe[explore]'",
+        file=out,
+    )
     if any(name == "prometheus" and reason.startswith("on") for name, reason in result.sinks):
-        print("metrics: in-process Prometheus registry (this run's metrics ended with the "
-              "process); in an application, serve them with "
-              "langgraph_observe.exposition.start_metrics_server(9464)", file=out)  # fmt: skip
+        metrics = _write_metrics_snapshot(result.store_path.parent / "metrics.prom")
+        print(
+            f"\nmetrics: {metrics} (this run's Prometheus metrics, text format); in an "
+            "application, serve them with langgraph_observe.exposition.start_metrics_server"
+            "(9464)",
+            file=out,
+        )
     return 0
+
+
+def _cli_command() -> str:
+    """How to call this CLI from the user's shell (a venv's script is not on PATH)."""
+    found = shutil.which("langgraph-observe")
+    beside = Path(sys.executable).parent / "langgraph-observe"
+    if found and Path(found).resolve() == beside.resolve():
+        return "langgraph-observe"
+    if beside.exists():
+        return str(beside)
+    return f"{Path(sys.executable)} -m langgraph_observe"
+
+
+def _write_metrics_snapshot(path: Path) -> Path:
+    """Write prometheus_client's default registry to ``path`` (text exposition format)."""
+    from prometheus_client import REGISTRY, write_to_textfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), REGISTRY)
+    return path.resolve()
 
 
 def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:

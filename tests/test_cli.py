@@ -92,6 +92,13 @@ def test_demo_command_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
         [trace] = store.traces()
     assert f"trace {trace['trace_id']}  {WORKFLOW}  ok" in out
     assert f"langgraph-observe traces show {trace['trace_id'][:8]}" in out
+    metrics = tmp_path / "metrics.prom"
+    assert f"metrics: {metrics}" in out
+    text = metrics.read_text()
+    assert 'langgraph_observe_workflow_runs_total{status="ok",workflow="package-release"} 1.0' in (
+        text
+    )
+    assert "langgraph_observe_tokens_total" in text
     script = Path(sys.executable).with_name("langgraph-observe")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "langgraph_observe"]
     listed = subprocess.run([*command, "traces", "list"], cwd=tmp_path, env=env,
