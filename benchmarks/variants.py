@@ -334,6 +334,8 @@ def measure(
     counts = variant.count()
 
     health = variant.health() if variant.health is not None else None
+    if health is not None:  # JSON keys: "sink/reason"
+        health["dropped"] = {"/".join(k): v for k, v in health["dropped"].items()}
     stop0 = time.perf_counter()
     variant.shutdown(shutdown_timeout)
     stop_s = time.perf_counter() - stop0
