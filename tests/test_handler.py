@@ -321,3 +321,37 @@ def test_budget_error_is_not_retried_by_default_retry_policy():
     assert retry_on(TokenBudgetExceeded("p", used=10, budget=10, requested=5)) is False
     assert retry_on(QualityGateFailed("g", "n")) is False
     assert retry_on(ConnectionError()) is True
+
+
+@pytest.mark.e2e
+def test_process_exit_flushes_the_sinks(tmp_path):
+    """A script that never calls flush() or shutdown() still leaves its trace in the store."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from langgraph_observe.store import LocalStore
+
+    db = tmp_path / "exit.db"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from langgraph_observe import CallbackHandler
+        from tests import graphs
+        handler = CallbackHandler(flush_interval=60)  # the worker would not wake on its own
+        graphs.linear_graph().invoke({{"log": []}}, config={{"callbacks": [handler]}})
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "LANGGRAPH_OBSERVE_STORE": str(db), "LANGGRAPH_OBSERVE_SINKS": "local"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with LocalStore(db) as store:
+        (trace,) = store.traces()
+        assert trace["status"] == "ok" and trace["span_count"] == 8
