@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ._render import render
+
 __all__ = [
     "BudgetUpdate",
     "ErrorClass",
@@ -167,8 +169,6 @@ class Payload:
     def text(self) -> str:
         """The rendered, truncated text."""
         if self._text is None:
-            from ._render import render
-
             self._text = render(self._obj, self._limit)
             self._obj = None
         return self._text

@@ -297,7 +297,14 @@ def usage_from_llm_result(response: Any) -> TokenUsage | None:
     ``input_tokens`` includes cached and cache-creation tokens; ``output_tokens`` includes
     reasoning tokens. See the module docstring for where usage is looked for.
     """
-    generations = getattr(response, "generations", None) or ()
+    generations: Any = getattr(response, "generations", None) or ()
+    if len(generations) == 1 and len(generations[0]) == 1:  # the common case, fast
+        message = getattr(generations[0][0], "message", None)
+        um = getattr(message, "usage_metadata", None) if message is not None else None
+        if um:
+            found = usage_from_usage_metadata(um)
+            if found is not None:
+                return found
     found = _over_prompts(generations, _message_usage)
     if found is not None:
         return found

@@ -16,6 +16,7 @@ runs and threads, and every callback is guarded: no exception of ours reaches th
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,7 @@ from ..dispatch import Dispatcher, Health
 from ..errors import ObserveControlError
 from ..events import SpanKind
 from ..sinks.base import Sink
+from ..usage import finish_reasons, response_model, usage_from_llm_result
 
 __all__ = ["CallbackHandler"]
 
@@ -294,15 +296,11 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         span = self.tracer.get(run_id)
         if span is not None and span.first_token_ns is None:
-            import time
-
             span.first_token_ns = time.time_ns()
             span.attrs[sc.LG_STREAMING] = True
 
     @_guard_cb
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        from ..usage import finish_reasons, response_model, usage_from_llm_result
-
         span = self.tracer.get(run_id)
         if span is None:
             return

@@ -129,8 +129,7 @@ WHERE excluded.time_ns >= budget_counters.time_ns
 """
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+_json = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
 
 
 def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,13 +147,25 @@ def _trace_fields(t: TraceContext) -> tuple[Any, ...]:
     )
 
 
-def span_row(s: SpanRecord) -> tuple[Any, ...]:
-    """The ``spans`` row of a record, in ``_SPAN_COLUMNS`` order."""
+def span_row(s: SpanRecord, trace_fields: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+    """The ``spans`` row of a record, in ``_SPAN_COLUMNS`` order (``trace_fields``: the
+    trace's ``_trace_fields``, when already computed)."""
     t, u, e = s.trace, s.usage, s.error
-    events = [
-        {"name": ev.name, "time_ns": ev.time_ns, "attributes": _plain_mapping(ev.attributes)}
-        for ev in s.events
-    ]
+    tf = trace_fields if trace_fields is not None else _trace_fields(t)
+    events = (
+        _json(
+            [
+                {
+                    "name": ev.name,
+                    "time_ns": ev.time_ns,
+                    "attributes": _plain_mapping(ev.attributes),
+                }
+                for ev in s.events
+            ]
+        )
+        if s.events
+        else "[]"
+    )
     return (
         t.trace_id,
         s.span_id,
@@ -183,12 +194,8 @@ def span_row(s: SpanRecord) -> tuple[Any, ...]:
         s.input.text if s.input is not None else None,
         s.output.text if s.output is not None else None,
         _json(_plain_mapping(s.attributes)),
-        _json(events),
-        t.tenant,
-        t.user_id,
-        t.session_id,
-        t.thread_id,
-        _json(list(t.tags)),
+        events,
+        *tf[:5],
     )
 
 
@@ -218,36 +225,44 @@ def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
 
 
 def _write(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+    """Write one batch: spans and trace rows with ``executemany``, the trace-level JSON
+    encoded once per trace, one trace-open row per trace (not one per span)."""
+    span_rows: list[tuple[Any, ...]] = []
+    opened: dict[str, tuple[Any, ...]] = {}
+    finished: list[tuple[Any, ...]] = []
+    fields_of: dict[int, tuple[Any, ...]] = {}
     for r in records:
         if isinstance(r, SpanRecord):
-            conn.execute(_SPAN_SQL, span_row(r))
             t = r.trace
+            tf = fields_of.get(id(t))
+            if tf is None:
+                tf = fields_of[id(t)] = _trace_fields(t)
+            span_rows.append(span_row(r, tf))
             if r.parent_span_id is None:
-                conn.execute(
-                    _TRACE_FINISH_SQL,
-                    (
-                        t.trace_id,
-                        r.span_id,
-                        r.name,
-                        t.workflow,
-                        r.start_ns,
-                        r.end_ns,
-                        str(r.status),
-                        *_trace_fields(t),
-                    ),
-                )
+                finished.append(
+                    (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, r.end_ns,
+                     str(r.status), *tf)
+                )  # fmt: skip
             else:
-                conn.execute(
-                    _TRACE_OPEN_SQL,
-                    (t.trace_id, None, None, t.workflow, r.start_ns, *_trace_fields(t)),
-                )
+                row = opened.get(t.trace_id)
+                if row is None or (row[1] is None and r.start_ns < row[4]):
+                    opened[t.trace_id] = (t.trace_id, None, None, t.workflow, r.start_ns, *tf)
         elif isinstance(r, WorkflowStarted):
             t = r.trace
-            conn.execute(
-                _TRACE_OPEN_SQL,
-                (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, *_trace_fields(t)),
-            )
-        elif isinstance(r, ScoreRecord):
+            tf = fields_of.get(id(t))
+            if tf is None:
+                tf = fields_of[id(t)] = _trace_fields(t)
+            opened[t.trace_id] = (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, *tf)
+    if opened:
+        conn.executemany(_TRACE_OPEN_SQL, opened.values())
+    if span_rows:
+        conn.executemany(_SPAN_SQL, span_rows)
+    if finished:
+        conn.executemany(_TRACE_FINISH_SQL, finished)
+    for r in records:
+        if isinstance(r, (SpanRecord, WorkflowStarted)):
+            continue
+        if isinstance(r, ScoreRecord):
             conn.execute(_SCORE_SQL, _score_row(r))
         elif isinstance(r, PersonaSwitch):
             conn.execute(
