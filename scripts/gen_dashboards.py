@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _generated import write_or_check
+
 from langgraph_observe.metrics_catalog import PREFIX, by_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,22 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if committed files differ")
     args = parser.parse_args(argv)
-    stale = []
-    for name, text in render().items():
-        path = OUT_DIR / name
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print(
-            f"out of date: {', '.join(stale)}; run python scripts/gen_dashboards.py",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    files = {OUT_DIR / name: text for name, text in render().items()}
+    return write_or_check(files, check=args.check, command="python scripts/gen_dashboards.py")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+from _generated import write_or_check
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
@@ -111,20 +113,8 @@ PAGES = {"attributes.md": attributes_page, "api.md": api_page}
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for name, render in PAGES.items():
-        path = DOCS / name
-        text = render()
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"stale generated docs (run scripts/gen_docs.py): {', '.join(stale)}")
-        return 1
-    return 0
+    files = {DOCS / name: render() for name, render in PAGES.items()}
+    return write_or_check(files, check="--check" in argv, command="python scripts/gen_docs.py")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from _generated import write_or_check
+
 from langgraph_observe.metrics_catalog import METRICS, OVERFLOW, PREFIX, TOKEN_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,18 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the committed file differs")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(
-                "docs/metrics.md is out of date; run python scripts/gen_metrics_doc.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(
+        {OUT: render()}, check=args.check, command="python scripts/gen_metrics_doc.py"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from _generated import write_or_check
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,21 +245,8 @@ def render(name: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    OUT.mkdir(exist_ok=True)
-    for name in NOTEBOOKS:
-        path = OUT / name
-        text = render(name)
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"stale notebooks (run scripts/gen_notebooks.py): {', '.join(stale)}")
-        return 1
-    return 0
+    files = {OUT / name: render(name) for name in NOTEBOOKS}
+    return write_or_check(files, check="--check" in argv, command="python scripts/gen_notebooks.py")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -21,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str) -> ModuleType:
+    scripts = str(ROOT / "scripts")
+    if scripts not in sys.path:  # the scripts import their shared helper as a sibling
+        sys.path.insert(0, scripts)
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
