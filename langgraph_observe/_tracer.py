@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from . import semconv as sc
+from ._hooks import Hooks
 from .dispatch import Dispatcher
 from .errors import error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
@@ -38,39 +39,6 @@ __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
 _LOW64 = (1 << 64) - 1
 _MAX_INTERRUPTED_THREADS = 10_000
-
-
-class Hooks:
-    """Extension points of the tracer; personas, budgets, gates and cost build on them.
-
-    Every method runs on the graph's path: keep them cheap. The defaults do nothing.
-    """
-
-    def persona_for(self, node: str | None, metadata: Mapping[str, Any]) -> str | None:
-        """The persona a node runs under, or None to inherit."""
-        return None
-
-    def before_llm(self, span: OpenSpan, prompts: Any) -> None:
-        """Called before a model call starts. May raise an
-        :class:`~.errors.ObserveControlError` (e.g. a budget would be exceeded)."""
-
-    def estimate_usage(self, span: OpenSpan, outputs: Any) -> TokenUsage | None:
-        """Called when a model call ends without reported usage; returns an estimate
-        (``TokenUsage(estimated=True)``) or None."""
-        return None
-
-    def finish_llm(self, span: OpenSpan, usage: TokenUsage | None) -> float | None:
-        """Called when a model call ends; returns its cost in USD (None if unknown)."""
-        return None
-
-    def finish_span(self, span: OpenSpan, outputs: Any, status: SpanStatus) -> None:
-        """Called for every span right before its record is built: the last chance to add
-        attributes and events (gate results). Records may be emitted with
-        ``span.trace.emit``."""
-
-    def after_span(self, record: SpanRecord, outputs: Any, emit: Callable[[Record], None]) -> None:
-        """Called once a span's record is emitted (gates, budgets add records here).
-        May raise an :class:`~.errors.ObserveControlError`."""
 
 
 class _Trace:

@@ -32,24 +32,18 @@ from ..errors import ObserveControlError
 from ..events import SpanKind
 from ..sinks.base import Sink
 from ..usage import finish_reasons, response_model, usage_from_llm_result
+from ._callbacks import (
+    PLUMBING,
+    PLUMBING_PREFIXES,
+    generation_texts,
+    is_cache_hit,
+    serialized_id,
+    step_of,
+)
 
 __all__ = ["CallbackHandler"]
 
 logger = logging.getLogger("langgraph_observe")
-
-_PLUMBING = frozenset(
-    {
-        "__start__",
-        "__end__",
-        "ChannelWrite",
-        "ChannelRead",
-        "RunnableSequence",
-        "RunnableParallel",
-        "RunnableAssign",
-        "RunnablePassthrough",
-    }
-)
-_PLUMBING_PREFIXES = ("ChannelWrite<", "ChannelRead<", "Branch<", "RunnableSequence<")
 
 
 def _guard_cb(fn: Any) -> Any:
@@ -70,17 +64,6 @@ def _guard_cb(fn: Any) -> Any:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
-
-
-def _step_of(tags: list[str] | None, prefix: str) -> int | None:
-    if tags:
-        for t in tags:
-            if t.startswith(prefix):
-                try:
-                    return int(t[len(prefix) :])
-                except ValueError:
-                    return None
-    return None
 
 
 class CallbackHandler(BaseCallbackHandler):
@@ -166,12 +149,12 @@ class CallbackHandler(BaseCallbackHandler):
 
     # -- chains, graphs and nodes -------------------------------------------------------
     def _is_plumbing(self, name: str, tags: list[str] | None, parent: Any) -> bool:
-        if name in _PLUMBING or name.startswith(_PLUMBING_PREFIXES):
+        if name in PLUMBING or name.startswith(PLUMBING_PREFIXES):
             return True
         # Inside a node's sequence, step 1 is the user's function; later steps are
         # LangGraph's channel writers and branch routers.
         if parent is not None and parent.kind is SpanKind.NODE and not parent.folded:
-            step = _step_of(tags, "seq:step:")
+            step = step_of(tags, "seq:step:")
             return step is not None and step > 1
         return False
 
@@ -188,14 +171,14 @@ class CallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         tracer = self.tracer
-        name = kwargs.get("name") or (serialized or {}).get("name") or _serialized_id(serialized)
+        name = kwargs.get("name") or (serialized or {}).get("name") or serialized_id(serialized)
         if parent_run_id is None:
             tracer.start(
                 run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
             )
             return
         parent = tracer.get(parent_run_id)
-        if _step_of(tags, "graph:step:") is not None and metadata and "langgraph_node" in metadata:
+        if step_of(tags, "graph:step:") is not None and metadata and "langgraph_node" in metadata:
             node = metadata["langgraph_node"]
             if node in ("__start__", "__end__") and not tracer.keep_plumbing:
                 tracer.fold(run_id, parent_run_id)
@@ -234,9 +217,9 @@ class CallbackHandler(BaseCallbackHandler):
             or params.get("model_name")
             or meta.get("ls_model_name")
             or params.get("_type")
-            or _serialized_id(serialized)
+            or serialized_id(serialized)
         )
-        name = kwargs.get("name") or (serialized or {}).get("name") or _serialized_id(serialized)
+        name = kwargs.get("name") or (serialized or {}).get("name") or serialized_id(serialized)
         span = self.tracer.start(
             run_id, parent_run_id, name or "llm", SpanKind.LLM, meta, tags, prompts
         )
@@ -312,10 +295,10 @@ class CallbackHandler(BaseCallbackHandler):
         reasons = finish_reasons(response)
         if reasons:
             extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-        if _is_cache_hit(response):
+        if is_cache_hit(response):
             extra[sc.LG_CACHE_HIT] = True
         # outputs are passed even without capture_io: hooks estimate usage from them
-        self.tracer.end(run_id, _generation_texts(response), usage=usage, extra=extra)
+        self.tracer.end(run_id, generation_texts(response), usage=usage, extra=extra)
 
     @_guard_cb
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -395,38 +378,3 @@ class CallbackHandler(BaseCallbackHandler):
             span.add_event(
                 "retry", {"attempt": attempt, "error.type": type(exc).__name__ if exc else ""}
             )
-
-
-def _serialized_id(serialized: dict[str, Any] | None) -> str | None:
-    if serialized:
-        ids = serialized.get("id")
-        if isinstance(ids, list) and ids:
-            return str(ids[-1])
-    return None
-
-
-def _generation_texts(response: Any) -> Any:
-    gens = getattr(response, "generations", None)
-    if not gens:
-        return None
-    out = []
-    for row in gens:
-        for g in row:
-            msg = getattr(g, "message", None)
-            out.append(msg if msg is not None else getattr(g, "text", None))
-    return out[0] if len(out) == 1 else out
-
-
-def _is_cache_hit(response: Any) -> bool:
-    gens = getattr(response, "generations", None)
-    if not gens or not gens[0]:
-        return False
-    msg = getattr(gens[0][0], "message", None)
-    if msg is None:
-        return False
-    # LangChain replays a cached answer with ``usage_metadata["total_cost"] = 0``
-    usage = getattr(msg, "usage_metadata", None)
-    if isinstance(usage, dict) and usage.get("total_cost") == 0:
-        return True
-    meta = getattr(msg, "response_metadata", None)
-    return bool(meta and meta.get("cached"))

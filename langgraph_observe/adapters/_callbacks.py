@@ -1,0 +1,76 @@
+"""Reading LangChain's callback arguments: run names, LangGraph's tags, model results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PLUMBING",
+    "PLUMBING_PREFIXES",
+    "generation_texts",
+    "is_cache_hit",
+    "serialized_id",
+    "step_of",
+]
+
+#: Runnable names LangGraph uses for its own plumbing (folded away unless ``keep_plumbing``).
+PLUMBING = frozenset(
+    {
+        "__start__",
+        "__end__",
+        "ChannelWrite",
+        "ChannelRead",
+        "RunnableSequence",
+        "RunnableParallel",
+        "RunnableAssign",
+        "RunnablePassthrough",
+    }
+)
+PLUMBING_PREFIXES = ("ChannelWrite<", "ChannelRead<", "Branch<", "RunnableSequence<")
+
+
+def step_of(tags: list[str] | None, prefix: str) -> int | None:
+    """The N of the first ``<prefix>N`` tag (``graph:step:N``, ``seq:step:N``), if any."""
+    if tags:
+        for t in tags:
+            if t.startswith(prefix):
+                try:
+                    return int(t[len(prefix) :])
+                except ValueError:
+                    return None
+    return None
+
+
+def serialized_id(serialized: dict[str, Any] | None) -> str | None:
+    if serialized:
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return None
+
+
+def generation_texts(response: Any) -> Any:
+    gens = getattr(response, "generations", None)
+    if not gens:
+        return None
+    out = []
+    for row in gens:
+        for g in row:
+            msg = getattr(g, "message", None)
+            out.append(msg if msg is not None else getattr(g, "text", None))
+    return out[0] if len(out) == 1 else out
+
+
+def is_cache_hit(response: Any) -> bool:
+    gens = getattr(response, "generations", None)
+    if not gens or not gens[0]:
+        return False
+    msg = getattr(gens[0][0], "message", None)
+    if msg is None:
+        return False
+    # LangChain replays a cached answer with ``usage_metadata["total_cost"] = 0``
+    usage = getattr(msg, "usage_metadata", None)
+    if isinstance(usage, dict) and usage.get("total_cost") == 0:
+        return True
+    meta = getattr(msg, "response_metadata", None)
+    return bool(meta and meta.get("cached"))
