@@ -185,6 +185,7 @@ class Dispatcher:
         self._closed = False
         self._lock = threading.Lock()
         _live.add(self)
+        _warn_if_many()
 
     def emit(self, record: Record) -> None:
         """Queue ``record`` for every sink. Never blocks, never raises."""
@@ -253,6 +254,22 @@ class Dispatcher:
 
 
 _live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+#: Past this many open dispatchers (each has a worker thread per sink), warn once: a
+#: handler created per request and never shut down leaks threads.
+MANY_DISPATCHERS = 32
+_warned_many = False
+
+
+def _warn_if_many() -> None:
+    global _warned_many
+    if _warned_many or len(_live) <= MANY_DISPATCHERS:
+        return
+    _warned_many = True
+    logger.warning(
+        "langgraph-observe: %d handlers are open in this process, each with its own sink "
+        "threads; create one CallbackHandler and reuse it across runs (or call shutdown())",
+        len(_live),
+    )
 
 
 @atexit.register

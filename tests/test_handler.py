@@ -355,3 +355,17 @@ def test_process_exit_flushes_the_sinks(tmp_path):
     with LocalStore(db) as store:
         (trace,) = store.traces()
         assert trace["status"] == "ok" and trace["span_count"] == 8
+
+
+def test_many_open_handlers_warn_once(caplog, monkeypatch):
+    from langgraph_observe import dispatch
+
+    monkeypatch.setattr(dispatch, "_warned_many", False)
+    monkeypatch.setattr(dispatch, "MANY_DISPATCHERS", 3)
+    handlers = [CallbackHandler(sinks=[InMemorySink()]) for _ in range(6)]
+    try:
+        warnings = [r for r in caplog.records if "handlers are open" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        for h in handlers:
+            h.shutdown()
