@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import re
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -353,32 +352,6 @@ class PriceCatalog:
         """``{model: look-ups}`` of models without a price."""
         return self.unknown.snapshot()
 
-    # -- docs -------------------------------------------------------------------------------
-    def markdown_table(self) -> str:
-        """The catalog as a Markdown table (the price table of ``docs/cost.md``)."""
-
-        def fmt(v: float | None) -> str:
-            return "—" if v is None else f"{v:g}"
-
-        lines = [
-            f"Prices in USD per 1M tokens, as of {self.as_of}.",
-            "",
-            "| model | provider | kind | input | output | cached input | cache write "
-            "| reasoning | note |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
-        ]
-        for name, p in self.models.items():
-            output = "—" if p.kind == "embedding" else fmt(p.output)
-            lines.append(
-                f"| `{name}` | {p.provider or ''} | {p.kind} | {fmt(p.input)} "
-                f"| {output} | {fmt(p.cached_input)} | {fmt(p.cache_write)} "
-                f"| {fmt(p.reasoning)} | {p.note or ''} |"
-            )
-        if self.aliases:
-            lines += ["", "| alias | priced as |", "| --- | --- |"]
-            lines += [f"| `{a}` | `{t}` |" for a, t in self.aliases.items()]
-        return "\n".join(lines) + "\n"
-
 
 # --- the shared default --------------------------------------------------------------------
 _default: PriceCatalog | None = None
@@ -411,21 +384,3 @@ def unknown_models() -> dict[str, int]:
     """``{model: look-ups}`` of unpriced models, counted by the default catalog and every
     catalog derived from it with :meth:`PriceCatalog.with_overrides`."""
     return default_catalog().unknown_models()
-
-
-_DOC_START = "<!-- prices-table:start -->"
-_DOC_END = "<!-- prices-table:end -->"
-
-
-def render_doc(text: str, catalog: PriceCatalog | None = None) -> str:
-    """``text`` with the block between the price-table markers replaced by the catalog."""
-    head, _, rest = text.partition(_DOC_START)
-    _, _, tail = rest.partition(_DOC_END)
-    table = (catalog or PriceCatalog.load()).markdown_table()
-    return f"{head}{_DOC_START}\n{table}{_DOC_END}{tail}"
-
-
-if __name__ == "__main__":  # python -m langgraph_observe.pricing docs/cost.md
-    for doc in sys.argv[1:]:
-        page = Path(doc)
-        page.write_text(render_doc(page.read_text(encoding="utf-8")), encoding="utf-8")
