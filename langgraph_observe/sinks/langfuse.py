@@ -43,6 +43,7 @@ from ..events import Record, ScoreRecord, SpanRecord
 from ._langfuse_map import observation_fields, observation_type, score_fields, trace_attributes
 from ._otel_flush import BoundedFlush
 from ._otel_ids import PresetIds
+from ._sdk_queue import SDKQueueGuard
 from .base import BaseSink
 
 __all__ = ["LangfuseSink", "autoconfigure"]
@@ -138,6 +139,7 @@ class LangfuseSink(BaseSink):
         }
         self._tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE)
         self._flush = BoundedFlush(self._flush_all, f"langgraph-observe-{name}-flush")
+        self._sdk_queue = SDKQueueGuard(self.tracer_provider)
 
     def _attach_exporter(self, secret: str, timeout_s: int, kwargs: dict[str, Any]) -> None:
         """Another Langfuse client with this public key exists in the process, and the SDK
@@ -160,6 +162,10 @@ class LangfuseSink(BaseSink):
     def export(self, records: Sequence[Record]) -> None:
         for record in records:
             if isinstance(record, SpanRecord):
+                if self._sdk_queue.full():  # the SDK would drop it: count it, skip the work
+                    if self.health is not None:
+                        self.health.drop(self.name, "sdk_queue_full")
+                    continue
                 self._export_span(record)
             elif isinstance(record, ScoreRecord):
                 self.client.create_score(**score_fields(record))

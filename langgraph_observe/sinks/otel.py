@@ -55,6 +55,7 @@ from ._otel_attrs import (
 )
 from ._otel_flush import BoundedFlush
 from ._otel_ids import PresetIds
+from ._sdk_queue import SDKQueueGuard
 from .base import BaseSink
 
 __all__ = ["OTelSink", "autoconfigure"]
@@ -130,6 +131,7 @@ class OTelSink(BaseSink):
         self._provider: trace.TracerProvider | None = None
         self._tracer: trace.Tracer | None = None
         self._ids: PresetIds | None = None
+        self._sdk_queue = SDKQueueGuard(None)
         self._flush = BoundedFlush(self._force_flush, f"langgraph-observe-{name}-flush")
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(
             INSTRUMENTATION_SCOPE, _version()
@@ -177,14 +179,19 @@ class OTelSink(BaseSink):
             tracer.id_generator = ids  # type: ignore[attr-defined]
             self._ids = ids
         self._provider, self._tracer = provider, tracer
+        self._sdk_queue = SDKQueueGuard(provider)
         return tracer
 
     def export(self, records: Sequence[Record]) -> None:
         tracer = self._resolve()
         for record in records:
             if isinstance(record, SpanRecord):
-                self._export_span(tracer, record)
                 self._record_metrics(record)
+                if self._sdk_queue.full():  # the SDK would drop it: count it, skip the work
+                    if self.health is not None:
+                        self.health.drop(self.name, "sdk_queue_full")
+                    continue
+                self._export_span(tracer, record)
 
     def _export_span(self, tracer: trace.Tracer, record: SpanRecord) -> None:
         operation = operation_name(record)
