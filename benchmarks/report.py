@@ -208,47 +208,51 @@ class Goal:
     status: str  #: PASS, MISS or n/a
 
 
+def _ratio_goal(
+    name: str, ours: float | None, theirs: tuple[str, float] | None, limit: float, unit: str = "us"
+) -> Goal:
+    """``ours / theirs`` against ``limit`` (``n/a`` when a figure is missing)."""
+    if ours is None or theirs is None or not theirs[1]:
+        return Goal(name, "-", f"<= {limit:.2f} x peer", "n/a")
+    r = ours / theirs[1]
+    return Goal(
+        f"{name} vs {theirs[0]}",
+        f"{ours:.1f} {unit} vs {theirs[1]:.1f} {unit} = {r:.2f}x",
+        f"<= {limit:.2f}x",
+        "PASS" if r <= limit else "MISS",
+    )
+
+
 def goals(summaries: dict[tuple[str, str], Summary], modes: list[str]) -> list[Goal]:
     """The goals of the issue, checked on this run's figures."""
     out: list[Goal] = []
     for mode in modes:
         local = summaries.get((mode, "observe-local"))
-        light = _lightest(summaries, mode, "over_us_per_span")
-        if local is None or local.over_us_per_span is None or light is None:
-            out.append(Goal(f"{mode}: local store overhead/span", "-", "<= 0.10 x peer", "n/a"))
-        else:
-            r = local.over_us_per_span / light[1]
-            out.append(
-                Goal(
-                    f"{mode}: local store overhead/span vs {light[0]}",
-                    f"{local.over_us_per_span:.1f} us vs {light[1]:.1f} us = {r:.2f}x",
-                    "<= 0.10x",
-                    "PASS" if r <= 0.10 else "MISS",
-                )
-            )
         allv = summaries.get((mode, "observe-all"))
-        light_cpu = _lightest(summaries, mode, "cpu_over_us_per_span")
-        if allv is None or allv.cpu_over_us_per_span is None or light_cpu is None:
-            out.append(Goal(f"{mode}: all sinks CPU/span", "-", "<= 0.50 x peer", "n/a"))
-        else:
-            r = allv.cpu_over_us_per_span / light_cpu[1]
-            out.append(
-                Goal(
-                    f"{mode}: all sinks CPU/span vs {light_cpu[0]}",
-                    f"{allv.cpu_over_us_per_span:.1f} us vs {light_cpu[1]:.1f} us = {r:.2f}x",
-                    "<= 0.50x",
-                    "PASS" if r <= 0.50 else "MISS",
-                )
+        out.append(
+            _ratio_goal(
+                f"{mode}: local store overhead/span",
+                local.over_us_per_span if local else None,
+                _lightest(summaries, mode, "over_us_per_span"),
+                0.10,
             )
+        )
+        out.append(
+            _ratio_goal(
+                f"{mode}: all sinks CPU/span",
+                allv.cpu_over_us_per_span if allv else None,
+                _lightest(summaries, mode, "cpu_over_us_per_span"),
+                0.50,
+            )
+        )
     sync, asy = summaries.get(("sync", "observe-local")), summaries.get(("async", "observe-local"))
     if sync and asy and sync.over_us_per_span and asy.over_us_per_span is not None:
-        r = asy.over_us_per_span / sync.over_us_per_span
         out.append(
-            Goal(
-                "async overhead/span vs sync (local store)",
-                f"{asy.over_us_per_span:.1f} us vs {sync.over_us_per_span:.1f} us = {r:.2f}x",
-                "<= 1.5x",
-                "PASS" if r <= 1.5 else "MISS",
+            _ratio_goal(
+                "async overhead/span",
+                asy.over_us_per_span,
+                ("sync (local store)", sync.over_us_per_span),
+                1.5,
             )
         )
     mem_mode = "sync" if "sync" in modes else modes[0]

@@ -177,11 +177,6 @@ class Tracer:
                     self.dispatcher.health.drop("tracer", "open_run_evicted")
         self._open[run_id] = span
 
-    def payload(self, obj: Any) -> Payload | None:
-        if not self.capture_io or obj is None:
-            return None
-        return Payload(obj, self.max_payload_chars)
-
     # -- starts -------------------------------------------------------------------------
     def start(
         self,
