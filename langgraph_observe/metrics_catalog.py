@@ -257,7 +257,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         f"{PREFIX}spans_dropped_total",
         "counter",
         "Records a sink lost, by reason "
-        "(queue_full, sdk_queue_full, export_error, closed, shutdown).",
+        "(queue_full, sdk_queue_full, export_error, export_failed, closed, shutdown).",
         ("sink", "reason"),
         "dispatch.Health, read at scrape time",
     ),

@@ -3,7 +3,8 @@
 Accepts protobuf POSTs on ``/v1/traces``, ``/v1/metrics`` and Langfuse's
 ``/api/public/otel/v1/traces`` (gzip or plain), and JSON score batches on
 ``/api/public/scores``; decodes everything into plain dicts with ``opentelemetry-proto``.
-``stall = True`` makes it hold every request without answering (an unreachable backend).
+``stall = True`` makes it hold every request without answering (an unreachable backend);
+``fail_next`` lists status codes to answer the next trace requests with.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class OTLPReceiver:
         self.scores: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  #: (method, path) of every request
         self.stall = False
+        #: status codes to answer the next trace POSTs with (one each), then 200 again
+        self.fail_next: list[int] = []
+        self.trace_headers: list[dict[str, str]] = []  #: headers of every trace POST
         self._released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -158,6 +162,12 @@ class OTLPReceiver:
                     auth = base64.b64decode(auth[6:]).decode()
                 path = self.path.split("?")[0]
                 if path in TRACE_PATHS:
+                    with receiver._lock:
+                        receiver.trace_headers.append(dict(self.headers.items()))
+                        code = receiver.fail_next.pop(0) if receiver.fail_next else 0
+                    if code:
+                        self._reply(code, b"{}", "application/json")
+                        return
                     spans = _decode_spans(body, path, auth)
                     with receiver._lock:
                         receiver.spans.extend(spans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from langgraph_observe.config import Settings
-from langgraph_observe.events import ScoreRecord
+from langgraph_observe.events import Payload, ScoreRecord
 
 from .otlp_receiver import OTLPReceiver, otlp_receiver, require
 from .test_otel_sink import T0, make_trace, run_through_dispatcher
@@ -246,3 +247,100 @@ def test_missing_keys_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LANGFUSE_SECRET_KEY", raising=False)
     with pytest.raises(ValueError, match="public and a secret key"):
         LangfuseSink()
+
+
+def test_attribute_names_are_the_sdks() -> None:
+    """The sink writes Langfuse's OTel attributes itself: an SDK that renamed one would
+    make Langfuse ignore it, and this test says so."""
+    from langfuse import LangfuseOtelSpanAttributes
+
+    from langgraph_observe.sinks._langfuse_map import A
+
+    names = {k: v for k, v in vars(A).items() if k.isupper()}
+    assert len(names) >= 15
+    for name, value in names.items():
+        assert getattr(LangfuseOtelSpanAttributes, name) == value, name
+
+
+def test_wire_details_root_events_and_headers(
+    otlp_receiver: OTLPReceiver, sink: LangfuseSink
+) -> None:
+    run_through_dispatcher(sink, make_trace())
+    spans = by_id(otlp_receiver, 5)
+    roots = [s for s in spans.values() if s["parent_span_id"] is None]
+    assert [s["attributes"].get("langfuse.internal.is_app_root") for s in roots] == [True]
+    assert all(
+        "langfuse.internal.is_app_root" not in s["attributes"]
+        for s in spans.values()
+        if s["parent_span_id"]
+    )
+    llm = spans["c" * 16]
+    assert [e["name"] for e in llm["events"]] == ["first_token"]
+    assert llm["attributes"]["langfuse.observation.completion_start_time"].startswith('"20')
+    headers = {k.lower(): v for k, v in otlp_receiver.trace_headers[0].items()}
+    assert headers["x-langfuse-public-key"] == sink.public_key
+    assert headers["content-encoding"] == "gzip"
+    assert headers["content-type"] == "application/x-protobuf"
+
+
+def test_mask_applies_to_input_output_and_metadata(otlp_receiver: OTLPReceiver) -> None:
+    def mask(*, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: ("***" if k in ("node", "card") else v) for k, v in data.items()}
+        return data
+
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=2, mask=mask)
+    secret = Payload.of_text('{"card": "4111 1111 1111 1111"}')
+    records = [dataclasses.replace(r, input=secret, output=secret) for r in make_trace()]
+    run_through_dispatcher(s, records)
+    spans = by_id(otlp_receiver, 5)
+    agent = spans["b" * 16]["attributes"]
+    assert agent["langfuse.observation.metadata.node"] == '"***"'
+    for span in spans.values():
+        for key in ("langfuse.observation.input", "langfuse.observation.output"):
+            assert json.loads(span["attributes"][key]) == {"card": "***"}
+
+
+def test_sample_rate_keeps_whole_traces_by_trace_id(otlp_receiver: OTLPReceiver) -> None:
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=2, sample_rate=0.5)
+    ids = [f"{i:016x}{(i * 0x9E3779B97F4A7C15) % 2**64:016x}" for i in range(1, 41)]
+    records = [r for tid in ids for r in make_trace(tid)]
+    run_through_dispatcher(s, records)
+    kept = {tid for tid in ids if int(tid[16:], 16) < 2**63}
+    assert 5 < len(kept) < 35
+    assert otlp_receiver.wait_for(lambda r: len(r.spans_at(LANGFUSE_PATH)) >= 5 * len(kept))
+    time.sleep(0.2)
+    got = otlp_receiver.spans_at(LANGFUSE_PATH)
+    assert {sp["trace_id"] for sp in got} == kept
+    assert len(got) == 5 * len(kept)
+
+
+def test_retries_a_busy_backend_and_counts_a_refused_batch(
+    otlp_receiver: OTLPReceiver,
+) -> None:
+    from langgraph_observe.dispatch import Dispatcher
+
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=3)
+    d = Dispatcher([s], interval=0.05)
+    try:
+        otlp_receiver.fail_next = [503, 429]  # then accepted
+        d.emit_many(make_trace("1" * 32))
+        assert d.flush(10)
+        assert len(otlp_receiver.spans_at(LANGFUSE_PATH)) == 5
+        otlp_receiver.fail_next = [401]  # not worth retrying
+        d.emit_many(make_trace("2" * 32))
+        assert d.flush(10)
+    finally:
+        d.shutdown(5)
+    assert len(otlp_receiver.spans_at(LANGFUSE_PATH)) == 5
+    assert d.health.dropped == {("langfuse", "export_failed"): 5}
+    assert d.health.export_errors == {"langfuse": 1}
+    assert len(otlp_receiver.trace_headers) == 4
+
+
+def test_mask_otel_spans_is_refused() -> None:
+    with pytest.raises(ValueError, match="mask="):
+        LangfuseSink("pk-lf-a", "sk-lf-a", "http://127.0.0.1:9", mask_otel_spans=lambda **k: None)

@@ -1,11 +1,12 @@
-"""How records read in Langfuse terms: observation types, generation fields, trace
+"""How records read in Langfuse terms: observation types and attributes, trace
 attributes and score fields. Plain data in, plain data out; no Langfuse import."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from json.encoder import encode_basestring as _json_string
 from typing import Any
 
 from .. import semconv as sc
@@ -13,12 +14,44 @@ from ..events import Payload, ScoreRecord, SpanKind, SpanRecord, SpanStatus, Tra
 
 __all__ = [
     "GENERATION_TYPES",
-    "observation_fields",
+    "A",
+    "Mask",
+    "meta_json",
+    "observation_attributes",
     "observation_type",
+    "payload_text",
     "score_fields",
     "trace_attributes",
     "usage_details",
 ]
+
+Mask = Callable[..., Any]  #: Langfuse's ``mask(*, data)``
+
+
+class A:
+    """Langfuse's OpenTelemetry attribute names (``langfuse.LangfuseOtelSpanAttributes``;
+    a test checks they still match the installed SDK)."""
+
+    TRACE_NAME = "langfuse.trace.name"
+    TRACE_USER_ID = "user.id"
+    TRACE_SESSION_ID = "session.id"
+    TRACE_TAGS = "langfuse.trace.tags"
+    TRACE_METADATA = "langfuse.trace.metadata"
+    OBSERVATION_TYPE = "langfuse.observation.type"
+    OBSERVATION_METADATA = "langfuse.observation.metadata"
+    OBSERVATION_LEVEL = "langfuse.observation.level"
+    OBSERVATION_STATUS_MESSAGE = "langfuse.observation.status_message"
+    OBSERVATION_INPUT = "langfuse.observation.input"
+    OBSERVATION_OUTPUT = "langfuse.observation.output"
+    OBSERVATION_COMPLETION_START_TIME = "langfuse.observation.completion_start_time"
+    OBSERVATION_MODEL = "langfuse.observation.model.name"
+    OBSERVATION_MODEL_PARAMETERS = "langfuse.observation.model.parameters"
+    OBSERVATION_USAGE_DETAILS = "langfuse.observation.usage_details"
+    OBSERVATION_COST_DETAILS = "langfuse.observation.cost_details"
+    ENVIRONMENT = "langfuse.environment"
+    RELEASE = "langfuse.release"
+    IS_APP_ROOT = "langfuse.internal.is_app_root"
+
 
 GENERATION_TYPES = frozenset({"generation", "embedding"})
 
@@ -49,15 +82,47 @@ def _datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
 
-def _payload(p: Payload | None) -> Any:
-    if p is None:
-        return None
-    text = p.text
+def _iso(ns: int) -> str:
+    """An RFC 3339 UTC time with microseconds, as the Langfuse SDK writes datetimes."""
+    return _datetime(ns).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _loads(text: str) -> Any:
     if text[:1] in ("{", "[", '"'):
         try:
             return json.loads(text)
         except ValueError:
             pass
+    return text
+
+
+def _json(value: Any) -> str:
+    """A non-string value as JSON, as the Langfuse SDK serialises inputs and details."""
+    return json.dumps(value, default=str)
+
+
+def meta_json(value: Any) -> str:
+    """A metadata value as Langfuse's v5 wire format wants it: every value JSON-encoded,
+    strings included (so ``"123"`` and ``123`` stay distinct)."""
+    if type(value) is str:
+        return _json_string(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def payload_text(p: Payload | None, mask: Mask | None = None) -> str | None:
+    """The ``input``/``output`` attribute: the rendered payload (a JSON string literal
+    is unquoted, as the SDK leaves strings as they are). With ``mask``, the payload is
+    decoded, masked and encoded again."""
+    if p is None:
+        return None
+    text = p.text
+    if mask is not None:
+        value = mask(data=_loads(text))
+        return value if isinstance(value, str) else _json(value)
+    if text[:1] == '"':
+        value = _loads(text)
+        if isinstance(value, str):
+            return value
     return text
 
 
@@ -130,29 +195,49 @@ def _metadata(record: SpanRecord) -> dict[str, Any]:
     return meta
 
 
-def observation_fields(record: SpanRecord, as_type: str) -> dict[str, Any]:
-    """Keyword arguments of the Langfuse observation class for this record."""
-    fields: dict[str, Any] = {
-        "input": _payload(record.input),
-        "output": _payload(record.output),
-        "metadata": _metadata(record),
+def observation_attributes(record: SpanRecord, mask: Mask | None = None) -> dict[str, Any]:
+    """The Langfuse attributes of the observation for ``record`` (trace-level ones are
+    :func:`trace_attributes`)."""
+    as_type = observation_type(record)
+    attrs: dict[str, Any] = {
+        A.OBSERVATION_TYPE: as_type,
+        A.OBSERVATION_INPUT: payload_text(record.input, mask),
+        A.OBSERVATION_OUTPUT: payload_text(record.output, mask),
     }
+    if record.parent_span_id is None:
+        attrs[A.IS_APP_ROOT] = True
     if record.status is SpanStatus.ERROR:
-        fields["level"] = "ERROR"
+        attrs[A.OBSERVATION_LEVEL] = "ERROR"
         error = record.error
-        fields["status_message"] = f"{error.type}: {error.message}" if error else "error"
+        attrs[A.OBSERVATION_STATUS_MESSAGE] = f"{error.type}: {error.message}" if error else "error"
     elif record.status is SpanStatus.INTERRUPTED:
-        fields["status_message"] = "interrupted"
+        attrs[A.OBSERVATION_STATUS_MESSAGE] = "interrupted"
     if as_type in GENERATION_TYPES:
-        fields["model"] = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL) or record.model
-        fields["model_parameters"] = _model_parameters(record.attributes)
-        fields["usage_details"] = usage_details(record)
+        attrs[A.OBSERVATION_MODEL] = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL) or record.model
+        params = _model_parameters(record.attributes)
+        if params:
+            attrs[A.OBSERVATION_MODEL_PARAMETERS] = _json(params)
+        usage = usage_details(record)
+        if usage:
+            attrs[A.OBSERVATION_USAGE_DETAILS] = _json(usage)
         if record.cost_usd is not None:
-            fields["cost_details"] = {"total": record.cost_usd}
+            attrs[A.OBSERVATION_COST_DETAILS] = _json({"total": record.cost_usd})
         ttft = record.attributes.get(sc.LG_TIME_TO_FIRST_TOKEN)
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
-            fields["completion_start_time"] = _datetime(record.start_ns + int(ttft * 1e9))
-    return {k: v for k, v in fields.items() if v is not None}
+            attrs[A.OBSERVATION_COMPLETION_START_TIME] = _json(
+                _iso(record.start_ns + int(ttft * 1e9))
+            )
+    meta: Any = _metadata(record)
+    if mask is not None:
+        meta = mask(data=meta)
+    if isinstance(meta, Mapping):
+        prefix = A.OBSERVATION_METADATA + "."
+        for key, value in meta.items():
+            if value is not None:
+                attrs[prefix + key] = meta_json(value)
+    elif meta is not None:
+        attrs[A.OBSERVATION_METADATA] = meta_json(meta)
+    return attrs
 
 
 def _short(value: Any) -> Any:
@@ -163,7 +248,8 @@ def _short(value: Any) -> Any:
 
 
 def trace_attributes(trace: TraceContext) -> dict[str, Any]:
-    """Arguments of ``langfuse.propagate_attributes`` for every observation of the trace."""
+    """The trace-level attributes every observation of the trace carries: name, user,
+    session, tags and metadata (workflow, tenant, thread and the run's metadata)."""
     meta: dict[str, Any] = {"workflow": trace.workflow}
     if trace.tenant:
         meta["tenant"] = trace.tenant
@@ -172,14 +258,16 @@ def trace_attributes(trace: TraceContext) -> dict[str, Any]:
     for key, value in trace.metadata.items():
         if value is not None and key not in meta:
             meta[key] = _short(value)
-    out: dict[str, Any] = {
-        "trace_name": trace.workflow[:_MAX_PROPAGATED],
-        "metadata": meta,
-        "user_id": trace.user_id[:_MAX_PROPAGATED] if trace.user_id else None,
-        "session_id": (trace.session_id or "")[:_MAX_PROPAGATED] or None,
-        "tags": [t[:_MAX_PROPAGATED] for t in trace.tags] or None,
+    attrs: dict[str, Any] = {
+        A.TRACE_NAME: trace.workflow[:_MAX_PROPAGATED],
+        A.TRACE_USER_ID: trace.user_id[:_MAX_PROPAGATED] if trace.user_id else None,
+        A.TRACE_SESSION_ID: (trace.session_id or "")[:_MAX_PROPAGATED] or None,
+        A.TRACE_TAGS: [t[:_MAX_PROPAGATED] for t in trace.tags] or None,
     }
-    return {k: v for k, v in out.items() if v is not None}
+    prefix = A.TRACE_METADATA + "."
+    for key, value in meta.items():
+        attrs[prefix + key] = meta_json(value)
+    return {k: v for k, v in attrs.items() if v is not None}
 
 
 def score_fields(score: ScoreRecord) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Langfuse sink: one Langfuse trace per workflow run, through the Langfuse SDK.
+"""The Langfuse sink: one Langfuse trace per workflow run.
 
 ::
 
@@ -13,37 +13,49 @@ start time. User, session, tags and trace metadata (workflow, tenant, thread) co
 the record's :class:`~langgraph_observe.events.TraceContext`. :class:`ScoreRecord`
 records become Langfuse scores.
 
-**A private tracer provider.** The Langfuse SDK is built on OpenTelemetry: left alone it
-installs its own provider as the global one, or attaches to the application's and
-exports every span carrying ``gen_ai.*`` attributes (so with the OTel sink on too, each
-LLM call would reach Langfuse twice). This sink hands the Langfuse client a tracer
-provider of its own and never touches the global one.
+**How spans travel.** Langfuse ingests traces over OTLP/HTTP, as spans carrying its
+``langfuse.*`` attributes (the ones its SDK writes). This sink writes those spans
+straight from the records: the attributes are computed from the already rendered
+payloads, each batch is encoded to OTLP/protobuf in one pass, gzipped and POSTed to
+``<base_url>/api/public/otel/v1/traces`` from the sink's worker thread. No span objects
+are built and nothing reaches an OpenTelemetry tracer provider, so the application's
+own provider (global or not) never sees these spans and the OTel sink's spans never
+reach Langfuse twice. A batch that Langfuse refuses, or that cannot be delivered within
+``timeout_s`` (retries included), is counted as dropped (``reason="export_failed"``).
 
-**Ids and times.** Observations are OTel spans started on that provider with the
-records' start and end times and their own trace and span ids (the provider's id
-generator hands out the record's ids), so parents and children link up in whatever
+Scores go through the Langfuse SDK's client (``create_score``), which batches them in
+the background; the client gets a tracer provider of its own, so creating it leaves
+the global provider alone.
+
+**Ids and times** are the records' own, so parents and children link up in whatever
 order the records arrive, and ids match the local store and the OTel sink.
 
-``flush(timeout)`` returns within ``timeout`` even when Langfuse is unreachable.
+``flush(timeout)`` and ``shutdown(timeout)`` return within ``timeout`` even when
+Langfuse is unreachable.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-
+from .. import __version__
 from .._guard import report
 from ..config import Settings
-from ..events import Record, ScoreRecord, SpanRecord
-from ._langfuse_map import observation_fields, observation_type, score_fields, trace_attributes
+from ..events import Record, ScoreRecord, SpanRecord, SpanStatus, TraceContext
+from ._langfuse_map import (
+    A,
+    Mask,
+    observation_attributes,
+    score_fields,
+    trace_attributes,
+)
 from ._otel_flush import BoundedFlush
-from ._otel_ids import PresetIds
-from ._sdk_queue import SDKQueueGuard
+from ._otlp_http import OTLPPoster, PostFailed
+from ._otlp_wire import STATUS_ERROR, WireSpan, encode_attributes, encode_request, encode_span
 from .base import BaseSink
 
 __all__ = ["LangfuseSink", "autoconfigure"]
@@ -51,22 +63,28 @@ __all__ = ["LangfuseSink", "autoconfigure"]
 INSTALL_HINT = "pip install 'langfuse>=3'"
 ENV_SWITCH = "LANGGRAPH_OBSERVE_LANGFUSE"
 INSTRUMENTATION_SCOPE = "langgraph_observe"
+DEFAULT_BASE_URL = "https://cloud.langfuse.com"
+TRACES_PATH = "api/public/otel/v1/traces"
+_TRACE_CACHE = 256  #: traces whose encoded trace attributes are kept
 
 
 def _langfuse() -> Any:
     try:
         import langfuse
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
     except ImportError as exc:
         raise ImportError(
             f"LangfuseSink needs the Langfuse SDK and the OpenTelemetry SDK: {INSTALL_HINT}"
         ) from exc
-    return langfuse, TracerProvider, Resource
+    return langfuse, TracerProvider
 
 
-def _export_everything(span: Any) -> bool:
-    return True  # the private provider holds this sink's spans only
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
 
 
 class LangfuseSink(BaseSink):
@@ -76,14 +94,20 @@ class LangfuseSink(BaseSink):
         public_key, secret_key, base_url: Langfuse credentials and server; ``None`` reads
             ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``, ``LANGFUSE_BASE_URL`` (or
             ``LANGFUSE_HOST``), as the Langfuse SDK does.
-        environment, release: Langfuse environment and release of every observation.
-        timeout_s: time limit of one HTTP request to Langfuse.
+        environment, release: Langfuse environment and release of every observation
+            (``None`` reads ``LANGFUSE_TRACING_ENVIRONMENT`` / ``LANGFUSE_RELEASE``).
+        timeout_s: time limit of sending one batch of spans, retries included.
+        gzip: compress the span batches (level 1).
         name: the sink's name in health counters.
-        **langfuse_kwargs: more arguments of ``langfuse.Langfuse`` (``flush_at``,
-            ``flush_interval``, ``mask``, ``additional_headers``, ...).
+        **langfuse_kwargs: more arguments of ``langfuse.Langfuse``, for the scores'
+            client; the sink itself also honours ``mask`` (applied to every
+            observation's input, output and metadata), ``sample_rate`` (or
+            ``LANGFUSE_SAMPLE_RATE``: the share of traces sent, chosen by trace id)
+            and ``additional_headers``.
 
     Raises:
-        ValueError: no public or secret key was given or found in the environment.
+        ValueError: no public or secret key was given or found in the environment, or
+            ``mask_otel_spans`` was given (use ``mask``).
     """
 
     def __init__(
@@ -94,11 +118,14 @@ class LangfuseSink(BaseSink):
         *,
         environment: str | None = None,
         release: str | None = None,
-        timeout_s: int = 5,
+        timeout_s: float = 5,
+        gzip: bool = True,
         name: str = "langfuse",
         **langfuse_kwargs: Any,
     ) -> None:
-        langfuse, tracer_provider_cls, resource_cls = _langfuse()
+        langfuse, tracer_provider_cls = _langfuse()
+        if "mask_otel_spans" in langfuse_kwargs:
+            raise ValueError("LangfuseSink applies `mask` to its observations; use mask=")
         self.name = name
         self.public_key = public_key or os.environ.get("LANGFUSE_PUBLIC_KEY")
         secret = secret_key or os.environ.get("LANGFUSE_SECRET_KEY")
@@ -107,92 +134,102 @@ class LangfuseSink(BaseSink):
                 "LangfuseSink needs a public and a secret key "
                 "(arguments or LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY)"
             )
-        self._ids = PresetIds()
-        self.tracer_provider = tracer_provider_cls(
-            id_generator=self._ids,
-            resource=resource_cls.create({"service.name": "langgraph-observe"}),
-        )
-        langfuse_kwargs.setdefault("should_export_span", _export_everything)
+        self.base_url = (
+            base_url or _env("LANGFUSE_BASE_URL", "LANGFUSE_HOST") or DEFAULT_BASE_URL
+        ).rstrip("/")
+        self.environment = environment or _env("LANGFUSE_TRACING_ENVIRONMENT")
+        self.release = release or _env("LANGFUSE_RELEASE")
+        self._mask: Mask | None = langfuse_kwargs.get("mask")
+        rate = langfuse_kwargs.get("sample_rate", _env("LANGFUSE_SAMPLE_RATE"))
+        self.sample_rate = 1.0 if rate is None else min(1.0, max(0.0, float(rate)))
+        #: a trace is kept when the low 64 bits of its id fall below this (as OTel's
+        #: TraceIdRatioBased sampler decides, so the same traces are kept everywhere)
+        self._sample_bound = round(self.sample_rate * (1 << 64))
+        # The client sends scores; its own provider keeps it off the global one.
         self.client = langfuse.Langfuse(
             public_key=self.public_key,
             secret_key=secret,
-            base_url=base_url,
+            base_url=self.base_url,
             environment=environment,
             release=release,
-            timeout=timeout_s,
-            tracer_provider=self.tracer_provider,
+            timeout=max(1, int(timeout_s)),
+            tracer_provider=tracer_provider_cls(),
             **langfuse_kwargs,
         )
-        resources = getattr(self.client, "_resources", None)
-        self._owns_client = getattr(resources, "tracer_provider", None) is self.tracer_provider
-        if not self._owns_client:
-            self._attach_exporter(secret, timeout_s, langfuse_kwargs)
-        self._propagate = langfuse.propagate_attributes
-        self._classes = {
-            "agent": langfuse.LangfuseAgent,
-            "chain": langfuse.LangfuseChain,
-            "generation": langfuse.LangfuseGeneration,
-            "tool": langfuse.LangfuseTool,
-            "retriever": langfuse.LangfuseRetriever,
-            "embedding": langfuse.LangfuseEmbedding,
-            "span": langfuse.LangfuseSpan,
+        auth = base64.b64encode(f"{self.public_key}:{secret}".encode()).decode("ascii")
+        headers = {
+            "Authorization": f"Basic {auth}",
+            "x-langfuse-sdk-name": "python",
+            "x-langfuse-sdk-version": langfuse.__version__,
+            "x-langfuse-public-key": self.public_key,
+            "x-langfuse-ingestion-version": "4",
+            **(langfuse_kwargs.get("additional_headers") or {}),
         }
-        self._tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE)
-        self._flush = BoundedFlush(self._flush_all, f"langgraph-observe-{name}-flush")
-        self._sdk_queue = SDKQueueGuard(self.tracer_provider)
-
-    def _attach_exporter(self, secret: str, timeout_s: int, kwargs: dict[str, Any]) -> None:
-        """Another Langfuse client with this public key exists in the process, and the SDK
-        shares its resources (and ignores our provider): export from ours ourselves."""
-        from langfuse._client.span_processor import LangfuseSpanProcessor
-
-        self.tracer_provider.add_span_processor(
-            LangfuseSpanProcessor(
-                public_key=self.public_key or "",
-                secret_key=secret,
-                base_url=self.client._base_url,
-                timeout=timeout_s,
-                should_export_span=kwargs["should_export_span"],
-                additional_headers=kwargs.get("additional_headers"),
-            )
-        )
+        path = _env("LANGFUSE_OTEL_TRACES_EXPORT_PATH") or TRACES_PATH
+        self._poster = OTLPPoster(f"{self.base_url}/{path.lstrip('/')}", headers, timeout_s, gzip)
+        self._resource = {
+            "service.name": "langgraph-observe",
+            "telemetry.sdk.name": "langgraph-observe",
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.version": __version__,
+        }
+        common = {A.ENVIRONMENT: self.environment, A.RELEASE: self.release}
+        self._common = encode_attributes(b"\x4a", common)
+        self._traces: dict[int, tuple[TraceContext, bytes]] = {}
+        self._flush = BoundedFlush(self._flush_client, f"langgraph-observe-{name}-flush")
 
     # -- records ------------------------------------------------------------------------
 
     def export(self, records: Sequence[Record]) -> None:
+        spans: list[bytes] = []
         for record in records:
             if isinstance(record, SpanRecord):
-                if self._sdk_queue.full():  # the SDK would drop it: count it, skip the work
-                    if self.health is not None:
-                        self.health.drop(self.name, "sdk_queue_full")
-                    continue
-                self._export_span(record)
+                if self._sample_bound <= int(record.trace_id[-16:], 16):
+                    continue  # sampled out
+                spans.append(self._encode(record))
             elif isinstance(record, ScoreRecord):
                 self.client.create_score(**score_fields(record))
+        if spans:
+            self._send(spans)
 
-    def _export_span(self, record: SpanRecord) -> None:
-        as_type = observation_type(record)
-        with self._propagate(**trace_attributes(record.trace)):
-            ctx = otel_context.get_current()
-            if record.parent_span_id:
-                parent = NonRecordingSpan(
-                    SpanContext(
-                        trace_id=int(record.trace_id, 16),
-                        span_id=int(record.parent_span_id, 16),
-                        is_remote=False,
-                        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-                    )
-                )
-                ctx = trace.set_span_in_context(parent, ctx)
-            with self._ids.use(record.trace_id, record.span_id):
-                span = self._tracer.start_span(record.name, ctx, start_time=record.start_ns)
-            cls = self._classes[as_type]
-            observation = cls(
-                otel_span=span,
-                langfuse_client=self.client,
-                **observation_fields(record, as_type),
-            )
-            observation.end(end_time=max(record.end_ns, record.start_ns))
+    def _trace_attributes(self, ctx: TraceContext) -> bytes:
+        """The encoded trace-level attributes, computed once per trace."""
+        cached = self._traces.get(id(ctx))
+        if cached is not None and cached[0] is ctx:
+            return cached[1]
+        encoded = encode_attributes(b"\x4a", trace_attributes(ctx))
+        if len(self._traces) >= _TRACE_CACHE:
+            self._traces.clear()
+        self._traces[id(ctx)] = (ctx, encoded)
+        return encoded
+
+    def _encode(self, record: SpanRecord) -> bytes:
+        error = record.status is SpanStatus.ERROR
+        span = WireSpan(
+            record.trace_id,
+            record.span_id,
+            record.parent_span_id,
+            record.name,
+            record.start_ns,
+            max(record.end_ns, record.start_ns),
+            observation_attributes(record, self._mask),
+            STATUS_ERROR if error else 0,
+            (f"{record.error.type}: {record.error.message}" if record.error else "")
+            if error
+            else "",
+            [(e.name, e.time_ns, e.attributes) for e in record.events],
+        )
+        return encode_span(span) + self._common + self._trace_attributes(record.trace)
+
+    def _send(self, spans: list[bytes]) -> None:
+        body = encode_request(self._resource, INSTRUMENTATION_SCOPE, __version__, spans)
+        try:
+            self._poster.post(body)
+        except PostFailed as exc:
+            if self.health is not None:
+                self.health.export_error(self.name)
+                self.health.drop(self.name, "export_failed", len(spans))
+            report(f"sink {self.name}: {len(spans)} spans not delivered", exc)
 
     def score(
         self,
@@ -203,8 +240,6 @@ class LangfuseSink(BaseSink):
         span_id: str | None = None,
     ) -> None:
         """Send a score on a trace (or one of its spans) to Langfuse. Queues, never blocks."""
-        import time
-
         record = ScoreRecord(
             trace_id=trace_id,
             name=name,
@@ -220,32 +255,31 @@ class LangfuseSink(BaseSink):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def _flush_all(self, timeout: float) -> None:
-        self.tracer_provider.force_flush(max(1, int(timeout * 1000)))
+    def _flush_client(self, timeout: float) -> None:
         self.client.flush()
 
     def flush(self, timeout: float) -> None:
-        """Send what is buffered; returns within ``timeout`` seconds even when Langfuse
-        stalls (the flush then goes on in the background)."""
+        """Send the scores the client buffers; returns within ``timeout`` seconds even
+        when Langfuse stalls (the flush then goes on in the background). Spans need no
+        flush: each batch is sent as the worker receives it."""
         self._flush(timeout)
 
     def shutdown(self, timeout: float) -> None:
-        """Flush, then stop the private provider and (when it is this sink's own) the
-        Langfuse client's background threads, within ``timeout`` seconds."""
+        """Flush, then stop the Langfuse client's background threads, within ``timeout``
+        seconds."""
+        deadline = time.monotonic() + timeout
         self._flush(timeout)
         stop = BoundedFlush(lambda _t: self._stop(), f"langgraph-observe-{self.name}-stop")
-        stop(timeout)
+        stop(max(0.0, deadline - time.monotonic()))
 
     def _stop(self) -> None:
-        self.tracer_provider.shutdown()
-        if self._owns_client:
-            resources = getattr(self.client, "_resources", None)
-            self.client.shutdown()
-            # let a later sink with the same key start afresh instead of reusing a
-            # shut-down Langfuse resource manager
-            instances = getattr(type(resources), "_instances", None)
-            if isinstance(instances, dict) and instances.get(self.public_key) is resources:
-                instances.pop(self.public_key, None)
+        resources = getattr(self.client, "_resources", None)
+        self.client.shutdown()
+        # let a later sink with the same key start afresh instead of reusing a
+        # shut-down Langfuse resource manager
+        instances = getattr(type(resources), "_instances", None)
+        if isinstance(instances, dict) and instances.get(self.public_key) is resources:
+            instances.pop(self.public_key, None)
 
 
 def autoconfigure(settings: Settings, **kwargs: Any) -> tuple[LangfuseSink | None, str]:
