@@ -51,6 +51,8 @@ class Summary:
     p95_us: float
     p99_us: float
     cpu_us: float  #: process CPU (all threads) per invocation
+    gc_us: float  #: time in the garbage collector per invocation (pauses every thread)
+    full_gcs: int  #: full (generation 2) collections during the measured runs
     peak_rss_mib: float
     drift_mib: float  #: RSS after the last window minus RSS after the first
     spans_emitted: float  #: spans per invocation at the busiest destination
@@ -84,8 +86,11 @@ def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
             continue
         a, b = m.raw, o.raw
         a["durations_ns"] = a["durations_ns"] + b["durations_ns"]
-        for k in ("n", "warmup", "cpu_s", "wall_s", "rounds"):
+        for k in ("n", "warmup", "cpu_s", "wall_s", "rounds", "gc_s"):
             a[k] = a[k] + b.get(k, 1)
+        a["gc_collections"] = [
+            x + y for x, y in zip(a["gc_collections"], b["gc_collections"], strict=True)
+        ]
         for k in ("counts", "counts_after_warmup"):
             a[k] = {d: a[k].get(d, 0) + b[k].get(d, 0) for d in {*a[k], *b[k]}}
         for k in ("peak_rss", "flush_s", "shutdown_s"):
@@ -120,6 +125,8 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
             p95_us=_pct(d, 0.95) / 1e3,
             p99_us=_pct(d, 0.99) / 1e3,
             cpu_us=raw["cpu_s"] / raw["n"] * 1e6,
+            gc_us=raw.get("gc_s", 0.0) / raw["n"] * 1e6,
+            full_gcs=raw.get("gc_collections", [0, 0, 0])[2],
             peak_rss_mib=raw["peak_rss"] / MIB,
             drift_mib=raw.get("drift_bytes", raw["rss_last"] - raw["rss_first"]) / MIB,
             spans_emitted=max(rates.values(), default=0.0),
@@ -174,6 +181,7 @@ def render(
     head = (
         f"{'variant':<14} {'n':>6} {'p50 us':>9} {'p95 us':>9} {'over/span us':>12} "
         f"{'x peer':>6} {'cpu/inv us':>10} {'cpu over/span':>13} {'x peer':>6} "
+        f"{'gc us':>6} {'gc2':>4} "
         f"{'peak MiB':>8} {'+base MiB':>9} {'drift MiB':>9} {'spans/inv':>9}  verified"
     )
     for mode in modes:
@@ -191,7 +199,8 @@ def render(
                 f"{s.variant:<14} {s.n:>6} {s.p50_us:>9.0f} {s.p95_us:>9.0f} "
                 f"{_f(s.over_us_per_span):>12} {_ratio(s.over_us_per_span, light_over):>6} "
                 f"{s.cpu_us:>10.0f} {_f(s.cpu_over_us_per_span):>13} "
-                f"{_ratio(s.cpu_over_us_per_span, light_cpu):>6} {s.peak_rss_mib:>8.1f} "
+                f"{_ratio(s.cpu_over_us_per_span, light_cpu):>6} {s.gc_us:>6.0f} {s.full_gcs:>4} "
+                f"{s.peak_rss_mib:>8.1f} "
                 f"{_f(s.rss_over_baseline_mib):>9} {s.drift_mib:>9.2f} "
                 f"{s.spans_emitted:>9.1f}  {'yes' if s.verified else 'NO'} ({s.note})"
             )
@@ -296,7 +305,8 @@ def render_backends_down(
     healthy = summaries.get("healthy")
     lines = [
         f"{'backends':<10} {'p50 us':>8} {'p99 us':>8} {'p50 x':>6} {'p99 x':>6} "
-        f"{'peak MiB':>8} {'flush s':>7} {'shutdown s':>10}  dropped / delivered"
+        f"{'gc us':>6} {'gc2':>4} {'peak MiB':>8} {'flush s':>7} {'shutdown s':>10}  "
+        "dropped / delivered"
     ]
     for cond, s in summaries.items():
         r50 = s.p50_us / healthy.p50_us if healthy else float("nan")
@@ -304,7 +314,8 @@ def render_backends_down(
         dropped = (s.health or {}).get("dropped", {})
         lines.append(
             f"{cond:<10} {s.p50_us:>8.0f} {s.p99_us:>8.0f} {r50:>6.2f} {r99:>6.2f} "
-            f"{s.peak_rss_mib:>8.1f} {s.flush_s:>7.2f} {s.shutdown_s:>10.2f}  "
+            f"{s.gc_us:>6.0f} {s.full_gcs:>4} {s.peak_rss_mib:>8.1f} {s.flush_s:>7.2f} "
+            f"{s.shutdown_s:>10.2f}  "
             f"{dropped or 'none'} / {s.note}"
         )
     lines.append(

@@ -274,6 +274,22 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+class _GCTimer:
+    """Wall time spent in the garbage collector, and collections per generation."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t0
+            self.collections[info["generation"]] += 1
+
+
 def _loop(graph: Any, mode: str, config: dict[str, Any], start: int, n: int) -> list[int]:
     """Run ``n`` invocations; per-invocation wall times in ns."""
     durations: list[int] = []
@@ -323,11 +339,14 @@ def measure(
     rss_base = _rss_bytes()
 
     window = max(1, min(window, n // 2))
+    gc_timer = _GCTimer()
+    gc.callbacks.append(gc_timer)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     durations = _loop(graph, mode, config, warmup, window)
     rss_first = _rss_bytes()
     durations += _loop(graph, mode, config, warmup + window, n - window)
     rss_last = _rss_bytes()
+    gc.callbacks.remove(gc_timer)
     flush0 = time.perf_counter()
     variant.flush(flush_timeout)
     cpu1, wall1 = time.process_time(), time.perf_counter()
@@ -346,6 +365,8 @@ def measure(
         "warmup": warmup,
         "durations_ns": durations,
         "cpu_s": cpu1 - cpu0,
+        "gc_s": gc_timer.seconds,
+        "gc_collections": gc_timer.collections,
         "wall_s": wall1 - wall0,
         "flush_s": wall1 - flush0,
         "shutdown_s": stop_s,
