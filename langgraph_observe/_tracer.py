@@ -152,7 +152,8 @@ class Tracer:
         self.max_payload_chars = max_payload_chars
         self.keep_plumbing = keep_plumbing
         self.max_open_runs = max_open_runs
-        self._open: dict[UUID, OpenSpan] = {}
+        #: keyed by the run id's integer: hashing a UUID calls Python code, an int does not
+        self._open: dict[int, OpenSpan] = {}
         self._evict_lock = threading.Lock()
         self._interrupted_threads: OrderedDict[str, str] = OrderedDict()
 
@@ -163,7 +164,7 @@ class Tracer:
         return len(self._open)
 
     def get(self, run_id: UUID) -> OpenSpan | None:
-        return self._open.get(run_id)
+        return self._open.get(run_id.int)
 
     def _put(self, run_id: UUID, span: OpenSpan) -> None:
         if len(self._open) >= self.max_open_runs:
@@ -175,7 +176,7 @@ class Tracer:
                     except (StopIteration, RuntimeError):
                         break
                     self.dispatcher.health.drop("tracer", "open_run_evicted")
-        self._open[run_id] = span
+        self._open[run_id.int] = span
 
     # -- starts -------------------------------------------------------------------------
     def start(
@@ -190,7 +191,7 @@ class Tracer:
     ) -> OpenSpan:
         """Open a span for ``run_id`` (a root run opens a new trace)."""
         meta = metadata or {}
-        parent = self._open.get(parent_run_id) if parent_run_id is not None else None
+        parent = self._open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is None:
             span = self._start_trace(run_id, name, kind, meta, tags, inputs)
         else:
@@ -290,7 +291,7 @@ class Tracer:
 
     def fold(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """Record ``run_id`` as plumbing: its children attach to its parent."""
-        parent = self._open.get(parent_run_id) if parent_run_id is not None else None
+        parent = self._open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is None:
             return
         alias = OpenSpan(
@@ -317,7 +318,7 @@ class Tracer:
         extra: Mapping[str, Any] | None = None,
     ) -> SpanRecord | None:
         """Close the span of ``run_id`` and emit its record (None for folded/unknown runs)."""
-        span = self._open.pop(run_id, None)
+        span = self._open.pop(run_id.int, None)
         if span is None or span.folded:
             return None
         attrs = span.attrs
@@ -368,7 +369,7 @@ class Tracer:
 
     def fail(self, run_id: UUID, exc: BaseException) -> SpanRecord | None:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
-        span = self._open.get(run_id)
+        span = self._open.get(run_id.int)
         if span is None:
             return None
         if is_graph_bubble_up(exc):

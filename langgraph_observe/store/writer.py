@@ -6,6 +6,8 @@ upsert, so a re-delivered record replaces its earlier row instead of adding one.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import random
 import sqlite3
@@ -74,10 +76,47 @@ def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     )
 
 
-_SPAN_SQL = _upsert("spans", _SPAN_COLUMNS, ("trace_id", "span_id"))
+_SPAN_KEY = ("trace_id", "span_id")
+_SPAN_SQL = _upsert("spans", _SPAN_COLUMNS, _SPAN_KEY)
+#: SQLite's bound-parameter limit before 3.32 (newer builds allow 32766; asked when possible)
+_OLD_VARIABLE_LIMIT = 999
+_MAX_ROWS_PER_STATEMENT = 64
 
-# A trace row appears with the workflow's start (or its first span) as "running"; the root
-# span finishes it. Non-root spans only widen the start; they never touch status or end.
+
+@functools.lru_cache(maxsize=16)
+def _span_sql(rows: int) -> str:
+    """The span upsert for ``rows`` rows in one statement."""
+    one = f"({', '.join('?' * len(_SPAN_COLUMNS))})"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _SPAN_COLUMNS if c not in _SPAN_KEY)
+    return (
+        f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES {', '.join([one] * rows)} "
+        f"ON CONFLICT ({', '.join(_SPAN_KEY)}) DO UPDATE SET {updates}"
+    )
+
+
+def _rows_per_statement(conn: sqlite3.Connection) -> int:
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    category = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+    limit = _OLD_VARIABLE_LIMIT
+    if getlimit is not None and category is not None:
+        limit = getlimit(category)
+    fits = max(1, min(_MAX_ROWS_PER_STATEMENT, limit // len(_SPAN_COLUMNS)))
+    return 1 << (fits.bit_length() - 1)  # a power of two
+
+
+def _insert_spans(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], per: int) -> None:
+    """Many span rows per statement: SQLite runs each statement in one go, while the
+    ``sqlite3`` module lets go of the GIL and takes it back once per statement, not once
+    per row (each hand-over costs the graph's threads a wait for the GIL). Statements
+    hold a power of two of rows, so few distinct ones are prepared and cached."""
+    i, n = 0, len(rows)
+    while i < n:
+        size = min(per, 1 << ((n - i).bit_length() - 1))
+        chunk = rows[i : i + size]
+        conn.execute(_span_sql(size), list(itertools.chain.from_iterable(chunk)))
+        i += size
+
+
 _TRACE_OPEN_SQL = """
 INSERT INTO traces (trace_id, root_span_id, name, workflow, start_ns, status, tenant, user_id,
                     session_id, thread_id, tags, metadata)
@@ -224,9 +263,10 @@ def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
     )
 
 
-def _write(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
-    """Write one batch: spans and trace rows with ``executemany``, the trace-level JSON
-    encoded once per trace, one trace-open row per trace (not one per span)."""
+def _write(conn: sqlite3.Connection, records: Sequence[Record], per: int = 1) -> None:
+    """Write one batch: span rows ``per`` to a statement, trace rows with
+    ``executemany``, the trace-level JSON encoded once per trace, one trace-open row per
+    trace (not one per span)."""
     span_rows: list[tuple[Any, ...]] = []
     opened: dict[str, tuple[Any, ...]] = {}
     finished: list[tuple[Any, ...]] = []
@@ -256,7 +296,7 @@ def _write(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
     if opened:
         conn.executemany(_TRACE_OPEN_SQL, opened.values())
     if span_rows:
-        conn.executemany(_SPAN_SQL, span_rows)
+        _insert_spans(conn, span_rows, per)
     if finished:
         conn.executemany(_TRACE_FINISH_SQL, finished)
     for r in records:
@@ -318,6 +358,7 @@ class StoreWriter:
         self.path = Path(path)
         self.retries = retries
         self._conn: sqlite3.Connection | None = None
+        self._rows_per_statement = 1
         self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
@@ -330,6 +371,7 @@ class StoreWriter:
                 conn.close()
                 raise
             self._conn = conn
+            self._rows_per_statement = _rows_per_statement(conn)
         return self._conn
 
     def _retry(self, fn: Any) -> None:
@@ -353,7 +395,7 @@ class StoreWriter:
             def transaction() -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    _write(conn, records)
+                    _write(conn, records, self._rows_per_statement)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:

@@ -1,0 +1,61 @@
+"""Large batches: span rows go many to a statement, and nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from langgraph_observe.events import SpanKind, SpanRecord, TokenUsage, TraceContext
+from langgraph_observe.sinks.local import LocalStoreSink
+from langgraph_observe.store import LocalStore, writer
+
+
+def spans(trace: TraceContext, n: int) -> list[SpanRecord]:
+    return [
+        SpanRecord(
+            trace,
+            f"{i + 1:016x}",
+            None if i == 0 else f"{1:016x}",
+            f"s{i}",
+            SpanKind.LLM,
+            1_000 + i,
+            2_000 + i,
+            usage=TokenUsage(input_tokens=i, output_tokens=1),
+            attributes={"i": i},
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 700])
+def test_every_row_of_a_large_batch_lands_once(tmp_path: Path, n: int) -> None:
+    trace = TraceContext(trace_id=f"{n:032x}", workflow="wf")
+    records = spans(trace, n)
+    # the same span delivered twice in one batch: the later delivery wins
+    late = SpanRecord(trace, f"{2:016x}", f"{1:016x}", "late", SpanKind.TOOL, 5, 6)
+    sink = LocalStoreSink(tmp_path / "t.db")
+    sink.export([*records, late] if n > 1 else records)
+    sink.shutdown(1.0)
+    with LocalStore(tmp_path / "t.db") as store:
+        assert store.count_spans() == n
+        rows = {r["span_id"]: r for r in store.spans()}
+    assert rows[f"{n:016x}"]["input_tokens"] == n - 1
+    if n > 1:
+        assert rows[f"{2:016x}"]["name"] == "late"
+
+
+def test_statements_hold_a_power_of_two_of_rows() -> None:
+    sizes: list[int] = []
+
+    class Recorder:
+        def execute(self, sql: str, params: list[object]) -> None:
+            sizes.append(len(params) // len(writer._SPAN_COLUMNS))
+
+    row = tuple(range(len(writer._SPAN_COLUMNS)))
+    writer._insert_spans(Recorder(), [row] * 300, 256)  # type: ignore[arg-type]
+    assert sizes == [256, 32, 8, 4]
+    conn = sqlite3.connect(":memory:")
+    per = writer._rows_per_statement(conn)
+    assert per & (per - 1) == 0 and per * len(writer._SPAN_COLUMNS) <= 32766
