@@ -350,6 +350,7 @@ def measure(
     flush0 = time.perf_counter()
     variant.flush(flush_timeout)
     cpu1, wall1 = time.process_time(), time.perf_counter()
+    peak_rss = _peak_rss_bytes()  # before counting: a store read is the benchmark's, not the run's
     counts = variant.count()
 
     health = variant.health() if variant.health is not None else None
@@ -374,7 +375,7 @@ def measure(
         "rss_base": rss_base,
         "rss_first": rss_first,
         "rss_last": rss_last,
-        "peak_rss": _peak_rss_bytes(),
+        "peak_rss": peak_rss,
         "counts_after_warmup": after_warmup,
         "counts": counts,
         "expected_per_invocation": variant.expected_per_invocation,
