@@ -344,3 +344,16 @@ def test_retries_a_busy_backend_and_counts_a_refused_batch(
 def test_mask_otel_spans_is_refused() -> None:
     with pytest.raises(ValueError, match="mask="):
         LangfuseSink("pk-lf-a", "sk-lf-a", "http://127.0.0.1:9", mask_otel_spans=lambda **k: None)
+
+
+def test_a_batch_over_the_size_limit_is_split(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES", "1500")
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=2)
+    assert s.max_request_bytes == 1500
+    run_through_dispatcher(s, make_trace())
+    spans = by_id(otlp_receiver, 5)
+    assert sorted(spans) == sorted(r.span_id for r in make_trace())
+    assert 1 < len(otlp_receiver.trace_headers) <= 5

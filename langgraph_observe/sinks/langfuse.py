@@ -66,6 +66,7 @@ INSTRUMENTATION_SCOPE = "langgraph_observe"
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"
 TRACES_PATH = "api/public/otel/v1/traces"
 _TRACE_CACHE = 256  #: traces whose encoded trace attributes are kept
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  #: default cap of one request body (uncompressed)
 
 
 def _langfuse() -> Any:
@@ -166,6 +167,9 @@ class LangfuseSink(BaseSink):
             **(langfuse_kwargs.get("additional_headers") or {}),
         }
         path = _env("LANGFUSE_OTEL_TRACES_EXPORT_PATH") or TRACES_PATH
+        limit = _env("LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES")
+        #: largest request body before compression; a batch above it is split
+        self.max_request_bytes = int(limit) if limit and limit.isdigit() else MAX_REQUEST_BYTES
         self._poster = OTLPPoster(f"{self.base_url}/{path.lstrip('/')}", headers, timeout_s, gzip)
         self._resource = {
             "service.name": "langgraph-observe",
@@ -222,6 +226,19 @@ class LangfuseSink(BaseSink):
         return encode_span(span) + self._common + self._trace_attributes(record.trace)
 
     def _send(self, spans: list[bytes]) -> None:
+        """POST ``spans`` in as few requests as the size limit allows."""
+        chunk: list[bytes] = []
+        size = 0
+        for span in spans:
+            if chunk and size + len(span) > self.max_request_bytes:
+                self._post(chunk)
+                chunk, size = [], 0
+            chunk.append(span)
+            size += len(span)
+        if chunk:
+            self._post(chunk)
+
+    def _post(self, spans: list[bytes]) -> None:
         body = encode_request(self._resource, INSTRUMENTATION_SCOPE, __version__, spans)
         try:
             self._poster.post(body)
