@@ -318,7 +318,7 @@ def test_sample_rate_keeps_whole_traces_by_trace_id(otlp_receiver: OTLPReceiver)
 
 
 def test_retries_a_busy_backend_and_counts_a_refused_batch(
-    otlp_receiver: OTLPReceiver,
+    otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     from langgraph_observe.dispatch import Dispatcher
 
@@ -330,15 +330,23 @@ def test_retries_a_busy_backend_and_counts_a_refused_batch(
         d.emit_many(make_trace("1" * 32))
         assert d.flush(10)
         assert len(otlp_receiver.spans_at(LANGFUSE_PATH)) == 5
-        otlp_receiver.fail_next = [401]  # not worth retrying
-        d.emit_many(make_trace("2" * 32))
-        assert d.flush(10)
+        otlp_receiver.fail_next = [401, 401]  # not worth retrying
+        with caplog.at_level("WARNING", logger="langgraph_observe"):
+            d.emit_many(make_trace("2" * 32))
+            assert d.flush(10)
+            d.emit_many(make_trace("3" * 32))
+            assert d.flush(10)
+            d.emit_many(make_trace("4" * 32))
+            assert d.flush(10)
     finally:
         d.shutdown(5)
-    assert len(otlp_receiver.spans_at(LANGFUSE_PATH)) == 5
-    assert d.health.dropped == {("langfuse", "export_failed"): 5}
-    assert d.health.export_errors == {"langfuse": 1}
-    assert len(otlp_receiver.trace_headers) == 4
+    assert len(otlp_receiver.spans_at(LANGFUSE_PATH)) == 10
+    assert d.health.dropped == {("langfuse", "export_failed"): 10}
+    assert d.health.export_errors == {"langfuse": 2}
+    assert len(otlp_receiver.trace_headers) == 6
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("Langfuse export failed" in m and "401" in m for m in messages) == 1
+    assert sum("works again" in m for m in messages) == 1
 
 
 def test_mask_otel_spans_is_refused() -> None:

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["WireSpan", "encode_attributes", "encode_request", "encode_span"]
+__all__ = ["SPAN_ATTRIBUTES", "WireSpan", "encode_attributes", "encode_request", "encode_span"]
 
 _INT64 = (1 << 64) - 1
 _FIXED64 = struct.Struct("<Q").pack
@@ -65,6 +65,9 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 _K1_LEN, _K2_LEN, _K3_LEN, _K4_LEN, _K5_LEN = b"\x0a", b"\x12", b"\x1a", b"\x22", b"\x2a"
 _K11_LEN, _K15_LEN = b"\x5a", b"\x7a"
 _K9_LEN = b"\x4a"
+#: field key of ``Span.attributes``: with :func:`encode_attributes`, extra attributes can be
+#: appended to an encoded span (repeated fields may come in any order)
+SPAN_ATTRIBUTES = _K9_LEN
 _ANY_STR, _ANY_BOOL, _ANY_INT, _ANY_DOUBLE, _ANY_ARRAY = b"\x0a", b"\x10", b"\x18", b"\x21", b"\x2a"
 
 

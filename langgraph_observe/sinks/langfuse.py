@@ -37,6 +37,7 @@ Langfuse is unreachable.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -55,10 +56,19 @@ from ._langfuse_map import (
 )
 from ._otel_flush import BoundedFlush
 from ._otlp_http import OTLPPoster, PostFailed
-from ._otlp_wire import STATUS_ERROR, WireSpan, encode_attributes, encode_request, encode_span
+from ._otlp_wire import (
+    SPAN_ATTRIBUTES,
+    STATUS_ERROR,
+    WireSpan,
+    encode_attributes,
+    encode_request,
+    encode_span,
+)
 from .base import BaseSink
 
 __all__ = ["LangfuseSink", "autoconfigure"]
+
+logger = logging.getLogger("langgraph_observe")
 
 INSTALL_HINT = "pip install 'langfuse>=3'"
 ENV_SWITCH = "LANGGRAPH_OBSERVE_LANGFUSE"
@@ -178,8 +188,9 @@ class LangfuseSink(BaseSink):
             "telemetry.sdk.version": __version__,
         }
         common = {A.ENVIRONMENT: self.environment, A.RELEASE: self.release}
-        self._common = encode_attributes(b"\x4a", common)
+        self._common = encode_attributes(SPAN_ATTRIBUTES, common)
         self._traces: dict[int, tuple[TraceContext, bytes]] = {}
+        self._failing = False
         self._flush = BoundedFlush(self._flush_client, f"langgraph-observe-{name}-flush")
 
     # -- records ------------------------------------------------------------------------
@@ -201,7 +212,7 @@ class LangfuseSink(BaseSink):
         cached = self._traces.get(id(ctx))
         if cached is not None and cached[0] is ctx:
             return cached[1]
-        encoded = encode_attributes(b"\x4a", trace_attributes(ctx))
+        encoded = encode_attributes(SPAN_ATTRIBUTES, trace_attributes(ctx))
         if len(self._traces) >= _TRACE_CACHE:
             self._traces.clear()
         self._traces[id(ctx)] = (ctx, encoded)
@@ -246,7 +257,17 @@ class LangfuseSink(BaseSink):
             if self.health is not None:
                 self.health.export_error(self.name)
                 self.health.drop(self.name, "export_failed", len(spans))
-            report(f"sink {self.name}: {len(spans)} spans not delivered", exc)
+            if not self._failing:  # once per outage, not once per batch
+                self._failing = True
+                logger.warning(
+                    "langgraph-observe: Langfuse export failed (%s); spans are dropped and "
+                    "counted as export_failed until it succeeds again",
+                    exc,
+                )
+            return
+        if self._failing:
+            self._failing = False
+            logger.warning("langgraph-observe: Langfuse export works again")
 
     def score(
         self,
