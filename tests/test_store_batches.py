@@ -9,7 +9,7 @@ import pytest
 
 from langgraph_observe.events import SpanKind, SpanRecord, TokenUsage, TraceContext
 from langgraph_observe.sinks.local import LocalStoreSink
-from langgraph_observe.store import LocalStore, writer
+from langgraph_observe.store import LocalStore, statements
 
 
 def spans(trace: TraceContext, n: int) -> list[SpanRecord]:
@@ -51,11 +51,11 @@ def test_statements_hold_a_power_of_two_of_rows() -> None:
 
     class Recorder:
         def execute(self, sql: str, params: list[object]) -> None:
-            sizes.append(len(params) // len(writer._SPAN_COLUMNS))
+            sizes.append(len(params) // len(statements.SPAN_COLUMNS))
 
-    row = tuple(range(len(writer._SPAN_COLUMNS)))
-    writer._insert_spans(Recorder(), [row] * 300, 256)  # type: ignore[arg-type]
+    row = tuple(range(len(statements.SPAN_COLUMNS)))
+    statements.insert_spans(Recorder(), [row] * 300, 256)  # type: ignore[arg-type]
     assert sizes == [256, 32, 8, 4]
     conn = sqlite3.connect(":memory:")
-    per = writer._rows_per_statement(conn)
-    assert per & (per - 1) == 0 and per * len(writer._SPAN_COLUMNS) <= 32766
+    per = statements.rows_per_statement(conn)
+    assert per & (per - 1) == 0 and per * len(statements.SPAN_COLUMNS) <= 32766
