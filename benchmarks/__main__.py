@@ -23,8 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import report
+from .measure import measure
 from .receiver import OTLPCounter, StallingServer, refused_url
-from .variants import VARIANTS, Unavailable, measure
+from .variants import VARIANTS, Unavailable
 
 RESULT_MARK = "BENCH-RESULT "
 SKIP_EXIT = 3
