@@ -1,5 +1,11 @@
-"""Measuring one variant in the current process: wall time per invocation, CPU of every
-thread, garbage-collector time, RSS, and what each destination received."""
+"""Measuring one variant in the current process, chunk by chunk: wall time per invocation,
+CPU of every thread, garbage-collector time, RSS, and what each destination received.
+
+A :class:`Measurement` builds the variant and the graph and warms up; then ``run(k)`` is
+called once per chunk (the runner interleaves the chunks of every variant's process) and
+``finish()`` flushes, counts and returns the raw figures. Only ``graph.invoke`` /
+``graph.ainvoke`` is timed.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Any
 from . import workload
 from .variants import VARIANTS, Builder
 
-__all__ = ["measure"]
+__all__ = ["Measurement", "measure"]
 
 
 def _rss_bytes() -> int:
@@ -45,25 +51,144 @@ class _GCTimer:
             self.collections[info["generation"]] += 1
 
 
-def _loop(graph: Any, mode: str, config: dict[str, Any], start: int, n: int) -> list[int]:
-    """Run ``n`` invocations; per-invocation wall times in ns."""
-    durations: list[int] = []
-    clock = time.perf_counter_ns
-    if mode == "sync":
-        for i in range(start, start + n):
-            t = clock()
-            graph.invoke(workload.inputs(i), config)
-            durations.append(clock() - t)
+class Measurement:
+    """One variant in this process: built and warmed up at construction, measured in
+    chunks by :meth:`run`, closed by :meth:`finish`.
+
+    CPU is process CPU (every thread) from the start of the first chunk to the end of the
+    final flush, idle time between chunks included: a variant's own background threads
+    are the only thing that runs then. The RSS of the first window is read between two
+    invocations, outside the timed calls, once ``window`` invocations are done.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        mode: str,
+        n: int,
+        warmup: int,
+        endpoint: str,
+        workdir: Path,
+        *,
+        window: int = 1000,
+        flush_timeout: float = 60.0,
+        shutdown_timeout: float = 5.0,
+        builder: Builder | None = None,
+    ) -> None:
+        self.name, self.mode, self.n, self.warmup = name, mode, n, warmup
+        self.flush_timeout, self.shutdown_timeout = flush_timeout, shutdown_timeout
+        self.window = max(1, min(window, n // 2))
+        self.durations: list[int] = []
+        self.chunks: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop() if mode == "async" else None
+        self._rss_start = _rss_bytes()
+        self.variant = (builder or VARIANTS[name])(endpoint, workdir)
+        self._graph = workload.build(mode)
+        cbs = self.variant.callbacks
+        self._config: dict[str, Any] = {"callbacks": cbs} if cbs else {}
+
+        self._invoke(0, warmup)
+        self.variant.flush(flush_timeout)
+        self._after_warmup = self.variant.count()
+        gc.collect()
+        self._rss_base = _rss_bytes()
+        self._rss_first = self._rss_last = self._rss_base
+        self._gc = _GCTimer()
+        self._cpu0 = self._wall0 = 0.0
+
+    def _invoke(self, start: int, n: int) -> list[int]:
+        """Run invocations ``start`` .. ``start + n - 1``; their wall times in ns."""
+        durations: list[int] = []
+        clock = time.perf_counter_ns
+        graph, config, inputs = self._graph, self._config, workload.inputs
+        if self._loop is None:
+            for i in range(start, start + n):
+                t = clock()
+                graph.invoke(inputs(i), config)
+                durations.append(clock() - t)
+            return durations
+
+        async def run() -> None:
+            for i in range(start, start + n):
+                t = clock()
+                await graph.ainvoke(inputs(i), config)
+                durations.append(clock() - t)
+
+        self._loop.run_until_complete(run())
         return durations
 
-    async def run() -> None:
-        for i in range(start, start + n):
-            t = clock()
-            await graph.ainvoke(workload.inputs(i), config)
-            durations.append(clock() - t)
+    def _idle(self, seconds: float) -> None:
+        """Let the variant's own background work run (its event loop too, in async)."""
+        if seconds <= 0:
+            return
+        if self._loop is None:
+            time.sleep(seconds)
+        else:
+            self._loop.run_until_complete(asyncio.sleep(seconds))
 
-    asyncio.run(run())
-    return durations
+    def run(self, k: int, cycle: int = 0, gap: float = 0.0) -> None:
+        """Run the next ``k`` invocations, then stay idle ``gap`` seconds."""
+        done = len(self.durations)
+        k = min(k, self.n - done)
+        if not self.chunks:
+            gc.callbacks.append(self._gc)
+            self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
+        cpu0 = time.process_time()
+        first = self.window - done
+        if 0 < first < k:  # the first window ends inside this chunk
+            self.durations += self._invoke(self.warmup + done, first)
+            self._rss_first = _rss_bytes()
+            self.durations += self._invoke(self.warmup + done + first, k - first)
+        else:
+            self.durations += self._invoke(self.warmup + done, k)
+        self._rss_last = _rss_bytes()
+        if first == k:
+            self._rss_first = self._rss_last
+        self._idle(gap)
+        self.chunks.append({"cycle": cycle, "n": k, "cpu_s": time.process_time() - cpu0})
+
+    def finish(self) -> dict[str, Any]:
+        """Flush, count, shut down; the raw figures of the measured run."""
+        if not self.chunks:
+            raise RuntimeError("finish() before any run()")
+        gc.callbacks.remove(self._gc)
+        flush0 = time.perf_counter()
+        self.variant.flush(self.flush_timeout)
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+        peak_rss = _peak_rss_bytes()  # before counting: a store read is the benchmark's
+        counts = self.variant.count()
+
+        health = self.variant.health() if self.variant.health is not None else None
+        if health is not None:  # JSON keys: "sink/reason"
+            health["dropped"] = {"/".join(k): v for k, v in health["dropped"].items()}
+        stop0 = time.perf_counter()
+        self.variant.shutdown(self.shutdown_timeout)
+        stop_s = time.perf_counter() - stop0
+        if self._loop is not None:
+            self._loop.close()
+        return {
+            "variant": self.name,
+            "mode": self.mode,
+            "n": len(self.durations),
+            "warmup": self.warmup,
+            "durations_ns": self.durations,
+            "chunks": self.chunks,
+            "cpu_s": cpu1 - self._cpu0,
+            "gc_s": self._gc.seconds,
+            "gc_collections": self._gc.collections,
+            "wall_s": wall1 - self._wall0,
+            "flush_s": wall1 - flush0,
+            "shutdown_s": stop_s,
+            "rss_start": self._rss_start,
+            "rss_base": self._rss_base,
+            "rss_first": self._rss_first,
+            "rss_last": self._rss_last,
+            "peak_rss": peak_rss,
+            "counts_after_warmup": self._after_warmup,
+            "counts": counts,
+            "expected_per_invocation": self.variant.expected_per_invocation,
+            "health": health,
+        }
 
 
 def measure(
@@ -73,66 +198,9 @@ def measure(
     warmup: int,
     endpoint: str,
     workdir: Path,
-    *,
-    window: int = 1000,
-    flush_timeout: float = 60.0,
-    shutdown_timeout: float = 5.0,
-    builder: Builder | None = None,
+    **kw: Any,
 ) -> dict[str, Any]:
-    """Build variant ``name`` here, run the workload ``warmup`` then ``n`` times, and return
-    the raw figures: wall times, process CPU (every thread, the final flush included),
-    RSS, and the span counts each destination received."""
-    rss_start = _rss_bytes()
-    variant = (builder or VARIANTS[name])(endpoint, workdir)
-    graph = workload.build(mode)
-    config: dict[str, Any] = {"callbacks": variant.callbacks} if variant.callbacks else {}
-
-    _loop(graph, mode, config, 0, warmup)
-    variant.flush(flush_timeout)
-    after_warmup = variant.count()
-    gc.collect()
-    rss_base = _rss_bytes()
-
-    window = max(1, min(window, n // 2))
-    gc_timer = _GCTimer()
-    gc.callbacks.append(gc_timer)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    durations = _loop(graph, mode, config, warmup, window)
-    rss_first = _rss_bytes()
-    durations += _loop(graph, mode, config, warmup + window, n - window)
-    rss_last = _rss_bytes()
-    gc.callbacks.remove(gc_timer)
-    flush0 = time.perf_counter()
-    variant.flush(flush_timeout)
-    cpu1, wall1 = time.process_time(), time.perf_counter()
-    peak_rss = _peak_rss_bytes()  # before counting: a store read is the benchmark's, not the run's
-    counts = variant.count()
-
-    health = variant.health() if variant.health is not None else None
-    if health is not None:  # JSON keys: "sink/reason"
-        health["dropped"] = {"/".join(k): v for k, v in health["dropped"].items()}
-    stop0 = time.perf_counter()
-    variant.shutdown(shutdown_timeout)
-    stop_s = time.perf_counter() - stop0
-    return {
-        "variant": name,
-        "mode": mode,
-        "n": n,
-        "warmup": warmup,
-        "durations_ns": durations,
-        "cpu_s": cpu1 - cpu0,
-        "gc_s": gc_timer.seconds,
-        "gc_collections": gc_timer.collections,
-        "wall_s": wall1 - wall0,
-        "flush_s": wall1 - flush0,
-        "shutdown_s": stop_s,
-        "rss_start": rss_start,
-        "rss_base": rss_base,
-        "rss_first": rss_first,
-        "rss_last": rss_last,
-        "peak_rss": peak_rss,
-        "counts_after_warmup": after_warmup,
-        "counts": counts,
-        "expected_per_invocation": variant.expected_per_invocation,
-        "health": health,
-    }
+    """Measure variant ``name`` in one chunk of ``n`` invocations (no interleaving)."""
+    m = Measurement(name, mode, n, warmup, endpoint, workdir, **kw)
+    m.run(n)
+    return m.finish()

@@ -11,13 +11,14 @@ fields without parsing them (no ``opentelemetry-proto`` needed). Bodies may be g
 
 from __future__ import annotations
 
-import gzip
 import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler
 
 __all__ = ["OTLPCounter", "StallingServer", "count_spans", "fetch_counts", "refused_url"]
 
@@ -82,6 +83,8 @@ class OTLPCounter:
     """
 
     def __init__(self) -> None:
+        from http.server import ThreadingHTTPServer  # not in the measured processes
+
         self.spans: dict[str, int] = {}
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -97,6 +100,8 @@ class OTLPCounter:
             return {"spans": dict(self.spans), "requests": dict(self.requests)}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
+        from http.server import BaseHTTPRequestHandler
+
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,6 +132,8 @@ class OTLPCounter:
                 spans = 0
                 if path in TRACE_PATHS:
                     if self.headers.get("Content-Encoding") == "gzip":
+                        import gzip
+
                         body = gzip.decompress(body)
                     spans = count_spans(body)
                 with receiver._lock:

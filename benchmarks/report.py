@@ -3,6 +3,7 @@
 Per-span figures divide by the workload's span count (``SPANS_PER_INVOCATION``) for every
 variant, so they compare the same work; each variant's own span count is shown apart
 (the peers emit more spans for the same run: LangGraph's internal runnables).
+Each over-the-floor figure comes with its per-cycle paired spread (:mod:`.noise`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .variants import FLOOR, OURS, PEERS, verify
+from .noise import Spread, paired_overhead
+from .variants import FLOOR, PEERS, verify
 from .workload import SPANS_PER_INVOCATION
 
 __all__ = [
-    "Goal",
     "Outcome",
     "Summary",
-    "goals",
+    "lightest",
     "merge_rounds",
     "render",
     "render_backends_down",
@@ -27,8 +28,6 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
-#: RSS growth between the first and the last window that still counts as flat.
-FLAT_TOLERANCE_MIB = 1.0
 
 
 @dataclass
@@ -64,6 +63,10 @@ class Summary:
     flush_s: float = 0.0
     shutdown_s: float = 0.0
     health: dict[str, Any] | None = None
+    #: per-cycle paired differences from the floor, us per span: wall (chunk medians)
+    paired_over: Spread | None = None
+    #: and CPU per invocation of the chunks and their gaps
+    paired_cpu: Spread | None = None
 
 
 def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
@@ -86,6 +89,7 @@ def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
             continue
         a, b = m.raw, o.raw
         a["durations_ns"] = a["durations_ns"] + b["durations_ns"]
+        a["chunks"] = a.get("chunks", []) + b.get("chunks", [])
         for k in ("n", "warmup", "cpu_s", "wall_s", "rounds", "gc_s"):
             a[k] = a[k] + b.get(k, 1)
         a["gc_collections"] = [
@@ -111,10 +115,11 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
     """Summaries of the runs that finished, keyed by (mode, variant), with the figures
     relative to the floor and the no-callback baseline of the same mode filled in."""
     out: dict[tuple[str, str], Summary] = {}
+    raws: dict[tuple[str, str], dict[str, Any]] = {}
     for o in outcomes:
         if o.status != "ok" or o.raw is None:
             continue
-        raw = o.raw
+        raw = raws[(o.mode, o.variant)] = o.raw
         d = sorted(raw["durations_ns"])
         ok, rates, note = verify(raw)
         out[(o.mode, o.variant)] = Summary(
@@ -136,18 +141,22 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
             shutdown_s=raw["shutdown_s"],
             health=raw.get("health"),
         )
-    for (mode, _), s in out.items():
+    for (mode, variant), s in out.items():
         floor = out.get((mode, FLOOR))
         base = out.get((mode, "none"))
         if floor is not None:
             s.over_us_per_span = (s.p50_us - floor.p50_us) / SPANS_PER_INVOCATION
             s.cpu_over_us_per_span = (s.cpu_us - floor.cpu_us) / SPANS_PER_INVOCATION
+            if variant != FLOOR:
+                s.paired_over, s.paired_cpu = paired_overhead(
+                    raws[(mode, variant)], raws[(mode, FLOOR)], SPANS_PER_INVOCATION
+                )
         if base is not None:
             s.rss_over_baseline_mib = s.peak_rss_mib - base.peak_rss_mib
     return out
 
 
-def _lightest(
+def lightest(
     summaries: dict[tuple[str, str], Summary], mode: str, attr: str
 ) -> tuple[str, float] | None:
     """The peer with the smallest ``attr`` in ``mode`` (its name and value)."""
@@ -169,34 +178,66 @@ def _ratio(value: float | None, ref: tuple[str, float] | None) -> str:
     return f"{value / ref[1]:.2f}"
 
 
+def _spread(s: Spread | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s.median:7.1f} [{s.q25:7.1f}, {s.q75:7.1f}] +-{s.notch:5.1f}"
+
+
+def render_noise(summaries: dict[tuple[str, str], Summary], mode: str) -> list[str]:
+    """The paired spread of each variant's figures above the floor, in one mode."""
+    rows = [s for (m, _), s in summaries.items() if m == mode and s.paired_over is not None]
+    if not rows:
+        return []
+    cycles = max(s.paired_over.cycles for s in rows if s.paired_over is not None)
+    lines = [
+        f"noise, paired per cycle against '{FLOOR}' ({cycles} cycles): us per span, "
+        "median [q25, q75] of the cycles' differences, +- a rough 95 % interval of the median",
+        f"{'variant':<18} {'over/span':>9} {'paired wall':>36} {'cpu over/span':>13} "
+        f"{'paired cpu (chunk + gap)':>36}",
+    ]
+    for s in rows:
+        lines.append(
+            f"{s.variant:<18} {_f(s.over_us_per_span):>9} {_spread(s.paired_over):>36} "
+            f"{_f(s.cpu_over_us_per_span):>13} {_spread(s.paired_cpu):>36}"
+        )
+    return lines
+
+
 def render(
-    outcomes: list[Outcome], summaries: dict[tuple[str, str], Summary], modes: list[str]
+    outcomes: list[Outcome],
+    summaries: dict[tuple[str, str], Summary],
+    modes: list[str],
+    method: str = "",
 ) -> str:
-    """The comparison table, one block per mode, then what was skipped or failed."""
+    """The comparison table, one block per mode (then its noise block), with what was
+    skipped or failed in its rows. ``method`` says how the run was interleaved."""
     lines = [
         f"Workload: {SPANS_PER_INVOCATION} spans per invocation "
         f"(per-span figures divide by {SPANS_PER_INVOCATION} for every variant); "
         f"floor = '{FLOOR}'.",
     ]
+    if method:
+        lines.append(method)
     head = (
-        f"{'variant':<14} {'n':>6} {'p50 us':>9} {'p95 us':>9} {'over/span us':>12} "
+        f"{'variant':<18} {'n':>6} {'p50 us':>9} {'p95 us':>9} {'over/span us':>12} "
         f"{'x peer':>6} {'cpu/inv us':>10} {'cpu over/span':>13} {'x peer':>6} "
         f"{'gc us':>6} {'gc2':>4} "
         f"{'peak MiB':>8} {'+base MiB':>9} {'drift MiB':>9} {'spans/inv':>9}  verified"
     )
     for mode in modes:
         lines += ["", f"[{mode}: {'invoke' if mode == 'sync' else 'ainvoke'}]", head]
-        light_over = _lightest(summaries, mode, "over_us_per_span")
-        light_cpu = _lightest(summaries, mode, "cpu_over_us_per_span")
+        light_over = lightest(summaries, mode, "over_us_per_span")
+        light_cpu = lightest(summaries, mode, "cpu_over_us_per_span")
         for o in outcomes:
             if o.mode != mode:
                 continue
             s = summaries.get((mode, o.variant))
             if s is None:
-                lines.append(f"{o.variant:<14} {o.status}: {o.reason}")
+                lines.append(f"{o.variant:<18} {o.status}: {o.reason}")
                 continue
             lines.append(
-                f"{s.variant:<14} {s.n:>6} {s.p50_us:>9.0f} {s.p95_us:>9.0f} "
+                f"{s.variant:<18} {s.n:>6} {s.p50_us:>9.0f} {s.p95_us:>9.0f} "
                 f"{_f(s.over_us_per_span):>12} {_ratio(s.over_us_per_span, light_over):>6} "
                 f"{s.cpu_us:>10.0f} {_f(s.cpu_over_us_per_span):>13} "
                 f"{_ratio(s.cpu_over_us_per_span, light_cpu):>6} {s.gc_us:>6.0f} {s.full_gcs:>4} "
@@ -206,120 +247,46 @@ def render(
             )
         if light_over is not None and light_cpu is not None:
             lines.append(f"lightest peer (over/span): {light_over[0]}; (cpu): {light_cpu[0]}")
-    return "\n".join(lines)
-
-
-@dataclass
-class Goal:
-    name: str
-    value: str
-    target: str
-    status: str  #: PASS, MISS or n/a
-
-
-def _ratio_goal(
-    name: str, ours: float | None, theirs: tuple[str, float] | None, limit: float, unit: str = "us"
-) -> Goal:
-    """``ours / theirs`` against ``limit`` (``n/a`` when a figure is missing)."""
-    if ours is None or theirs is None or not theirs[1]:
-        return Goal(name, "-", f"<= {limit:.2f} x peer", "n/a")
-    r = ours / theirs[1]
-    return Goal(
-        f"{name} vs {theirs[0]}",
-        f"{ours:.1f} {unit} vs {theirs[1]:.1f} {unit} = {r:.2f}x",
-        f"<= {limit:.2f}x",
-        "PASS" if r <= limit else "MISS",
-    )
-
-
-def goals(summaries: dict[tuple[str, str], Summary], modes: list[str]) -> list[Goal]:
-    """The goals of the issue, checked on this run's figures."""
-    out: list[Goal] = []
-    for mode in modes:
-        local = summaries.get((mode, "observe-local"))
-        allv = summaries.get((mode, "observe-all"))
-        out.append(
-            _ratio_goal(
-                f"{mode}: local store overhead/span",
-                local.over_us_per_span if local else None,
-                _lightest(summaries, mode, "over_us_per_span"),
-                0.10,
-            )
-        )
-        out.append(
-            _ratio_goal(
-                f"{mode}: all sinks CPU/span",
-                allv.cpu_over_us_per_span if allv else None,
-                _lightest(summaries, mode, "cpu_over_us_per_span"),
-                0.50,
-            )
-        )
-    sync, asy = summaries.get(("sync", "observe-local")), summaries.get(("async", "observe-local"))
-    if sync and asy and sync.over_us_per_span and asy.over_us_per_span is not None:
-        out.append(
-            _ratio_goal(
-                "async overhead/span",
-                asy.over_us_per_span,
-                ("sync (local store)", sync.over_us_per_span),
-                1.5,
-            )
-        )
-    mem_mode = "sync" if "sync" in modes else modes[0]
-    local = summaries.get((mem_mode, "observe-local"))
-    light_mem = _lightest(summaries, mem_mode, "rss_over_baseline_mib")
-    if local is not None and local.rss_over_baseline_mib is not None and light_mem is not None:
-        ok = local.rss_over_baseline_mib <= 0.5 * max(light_mem[1], 0.0)
-        out.append(
-            Goal(
-                f"memory: peak RSS over baseline vs {light_mem[0]} ({local.n} runs)",
-                f"{local.rss_over_baseline_mib:.1f} MiB vs {light_mem[1]:.1f} MiB",
-                "<= 0.50x",
-                "PASS" if ok else "MISS",
-            )
-        )
-    for name in OURS:
-        s = summaries.get((mem_mode, name))
-        if s is not None:
-            out.append(
-                Goal(
-                    f"memory flat: {name} RSS drift first->last window",
-                    f"{s.drift_mib:+.2f} MiB",
-                    f"<= {FLAT_TOLERANCE_MIB:.0f} MiB",
-                    "PASS" if s.drift_mib <= FLAT_TOLERANCE_MIB else "MISS",
-                )
-            )
-    return out
-
-
-def render_goals(items: list[Goal]) -> str:
-    lines = ["", "Goals:"]
-    for g in items:
-        lines.append(f"  [{g.status:<4}] {g.name}: {g.value} (target {g.target})")
+        noise = render_noise(summaries, mode)
+        if noise:
+            lines += ["", *noise]
     return "\n".join(lines)
 
 
 def render_backends_down(
-    summaries: dict[str, Summary], tolerance: float, shutdown_timeout: float
+    summaries: dict[str, Summary],
+    tolerance: float,
+    shutdown_timeout: float,
+    paired: dict[str, Spread] | None = None,
+    method: str = "",
 ) -> str:
-    """The backends-down table: each condition against the healthy run."""
+    """The backends-down table: each condition against the healthy run. ``paired``: per
+    condition, the per-cycle ratio of its chunk medians to the healthy run's."""
     healthy = summaries.get("healthy")
-    lines = [
+    paired = paired or {}
+    lines = [method] if method else []
+    lines.append(
         f"{'backends':<10} {'p50 us':>8} {'p99 us':>8} {'p50 x':>6} {'p99 x':>6} "
+        f"{'paired p50 x [q25, q75]':>23} "
         f"{'gc us':>6} {'gc2':>4} {'peak MiB':>8} {'flush s':>7} {'shutdown s':>10}  "
         "dropped / delivered"
-    ]
+    )
     for cond, s in summaries.items():
         r50 = s.p50_us / healthy.p50_us if healthy else float("nan")
         r99 = s.p99_us / healthy.p99_us if healthy else float("nan")
         dropped = (s.health or {}).get("dropped", {})
+        pr = paired.get(cond)
+        pr_text = "-" if pr is None else f"{pr.median:.3f} [{pr.q25:.3f}, {pr.q75:.3f}]"
         lines.append(
             f"{cond:<10} {s.p50_us:>8.0f} {s.p99_us:>8.0f} {r50:>6.2f} {r99:>6.2f} "
+            f"{pr_text:>23} "
             f"{s.gc_us:>6.0f} {s.full_gcs:>4} {s.peak_rss_mib:>8.1f} {s.flush_s:>7.2f} "
             f"{s.shutdown_s:>10.2f}  "
             f"{dropped or 'none'} / {s.note}"
         )
     lines.append(
         f"targets: p50 and p99 within {tolerance:.0%} of healthy; flush and shutdown "
-        f"within {shutdown_timeout:g} s"
+        f"within {shutdown_timeout:g} s. paired p50 x: per cycle, the condition's chunk "
+        "median over the healthy run's in the same cycle"
     )
     return "\n".join(lines)

@@ -191,6 +191,60 @@ def observe_all(endpoint: str, workdir: Path) -> Variant:
     )
 
 
+class _Discard:
+    """A sink that drops every batch: the callback path and the dispatcher, no sink work."""
+
+    name = "discard"
+
+    def export(self, records: Any) -> None:
+        return None
+
+    def flush(self, timeout: float) -> None:
+        return None
+
+    def shutdown(self, timeout: float) -> None:
+        return None
+
+
+def observe_null(endpoint: str, workdir: Path) -> Variant:
+    """langgraph-observe with a sink that discards: what the callbacks alone cost."""
+    variant = _observe([_Discard()], {})
+    variant.expected_per_invocation = 0
+    return variant
+
+
+def observe_otel(endpoint: str, workdir: Path) -> Variant:
+    """langgraph-observe with the OpenTelemetry sink alone (SDK, batch OTLP/HTTP)."""
+    from langgraph_observe.otel_setup import setup_otel
+    from langgraph_observe.sinks.otel import OTelSink
+
+    tracer_provider, meter_provider = setup_otel(endpoint, "bench", metric_interval_s=5.0)
+    return _observe(
+        [OTelSink(tracer_provider, meter_provider)],
+        {"otel": lambda: _receiver_count(endpoint, OTLP_PATH)},
+    )
+
+
+def observe_langfuse(endpoint: str, workdir: Path) -> Variant:
+    """langgraph-observe with the Langfuse sink alone."""
+    from langgraph_observe.sinks.langfuse import LangfuseSink
+
+    return _observe(
+        [LangfuseSink(LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, endpoint)],
+        {"langfuse": lambda: _receiver_count(endpoint, LANGFUSE_PATH)},
+    )
+
+
+def observe_prometheus(endpoint: str, workdir: Path) -> Variant:
+    """langgraph-observe with the Prometheus sink alone."""
+    from prometheus_client import CollectorRegistry
+
+    from langgraph_observe.sinks.prometheus import PrometheusSink
+
+    registry = CollectorRegistry()
+    return _observe([PrometheusSink(registry)], {"prometheus": _prometheus_counter(registry)})
+
+
 # -- peers ----------------------------------------------------------------------------
 def langfuse_handler(endpoint: str, workdir: Path) -> Variant:
     """Langfuse's own ``langfuse.langchain.CallbackHandler`` exporting to the receiver."""
@@ -246,6 +300,10 @@ VARIANTS: dict[str, Builder] = {
     "empty-hop": empty_handler_hop,
     "observe-local": observe_local,
     "observe-all": observe_all,
+    "observe-null": observe_null,
+    "observe-otel": observe_otel,
+    "observe-langfuse": observe_langfuse,
+    "observe-prometheus": observe_prometheus,
     "langfuse": langfuse_handler,
     "openinference": openinference,
     "openllmetry": openllmetry,

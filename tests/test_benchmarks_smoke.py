@@ -1,5 +1,7 @@
 """The benchmark runner, run tiny: every variant that can run prints figures and has its
-spans verified at their destinations; a peer that is not installed is reported skipped."""
+spans verified at their destinations; a peer that is not installed is reported skipped.
+The processes of a mode are interleaved in chunks, and each variant gets its paired noise
+figures against the floor."""
 
 from __future__ import annotations
 
@@ -100,8 +102,14 @@ def test_smoke_run_measures_and_verifies_every_variant(tmp_path):
         s = o["summary"]
         assert s["verified"], o
         assert s["n"] == 30 and s["p50_us"] > 0 and s["cpu_us"] > 0 and s["peak_rss_mib"] > 0
-        if variant.startswith("observe-"):
+        assert o["method"]["chunk"] == 10 and o["method"]["n"] == 30, o["method"]
+        if variant == "observe-null":
+            assert s["spans_emitted"] == 0, s  # its sink discards: nothing to count
+        elif variant.startswith("observe-"):
             assert s["spans_emitted"] == 14, s
+        if variant != "empty":  # 30 invocations in chunks of 10: three paired cycles
+            assert s["paired_over"]["cycles"] == 3, s
+            assert s["paired_cpu"]["q25"] <= s["paired_cpu"]["median"] <= s["paired_cpu"]["q75"]
         elif variant in PEERS:
             assert s["spans_emitted"] >= 1, s
         # its row is in the printed table, with figures
@@ -112,3 +120,5 @@ def test_smoke_run_measures_and_verifies_every_variant(tmp_path):
         require(_installed(PEER_MODULES[peer]), f"{peer} is not installed (the bench extra)")
         assert outcomes[("sync", peer)]["status"] == "ok"
     assert "Goals:" in proc.stdout
+    assert "Interleaved: 1 process per variant and mode, all of a mode alive at once" in proc.stdout
+    assert proc.stdout.count("noise, paired per cycle against 'empty' (3 cycles)") == 2
