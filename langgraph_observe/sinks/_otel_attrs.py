@@ -9,11 +9,13 @@ metrics may carry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
+
 from .. import semconv as sc
-from ..events import SpanKind, SpanRecord, SpanStatus
+from ..events import SpanKind, SpanRecord, SpanStatus, TokenUsage
 
 __all__ = [
     "ERROR_TYPE",
@@ -28,6 +30,10 @@ __all__ = [
 
 ERROR_TYPE = "error.type"  #: OTel general convention: the exception type of a failed operation
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  #: ``input`` or ``output`` on the token histogram
+
+#: value types stored as they are (exactly these classes: subclasses take the slow path)
+_PLAIN = frozenset({str, int, float, bool})
+_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps without the setup
 
 _OPERATIONS = {
     SpanKind.LLM: "chat",
@@ -59,71 +65,121 @@ def span_name(record: SpanRecord, operation: str | None) -> str:
 
 
 def otel_value(value: Any) -> Any:
-    """``value`` as an OTel attribute value (str, bool, int, float or a homogeneous list);
-    ``None`` when there is nothing to write. Anything else becomes JSON text."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    """``value`` as an OTel attribute value (str, bool, int, float or a homogeneous tuple);
+    ``None`` when there is nothing to write. Anything else becomes JSON text.
+
+    The result is already in the form the SDK's attribute cleaning leaves values in
+    (sequences as tuples), so the span writer can store it as it is."""
+    if value is None or value.__class__ in _PLAIN or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)):
-        items = [v for v in value if v is not None]
+        items = tuple(v for v in value if v is not None)
         if all(isinstance(v, str) for v in items):
-            return list(items)
+            return items
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
-            return list(items)
+            return items
         if all(isinstance(v, bool) for v in items):
-            return list(items)
+            return items
     try:
-        return json.dumps(value, default=str, separators=(",", ":"))
+        return _JSON.encode(value)
     except (TypeError, ValueError):
         return str(value)
 
 
-def _fields(record: SpanRecord, operation: str | None) -> Iterator[tuple[str, Any]]:
-    trace = record.trace
-    yield sc.GEN_AI_OPERATION_NAME, operation
-    yield sc.LG_WORKFLOW, trace.workflow
-    yield sc.LG_TENANT, trace.tenant
-    yield sc.LG_THREAD_ID, trace.thread_id
-    yield sc.GEN_AI_CONVERSATION_ID, trace.session_id or trace.thread_id
-    yield sc.LG_NODE, record.node
-    yield sc.LG_PERSONA, record.persona
-    if record.kind in (SpanKind.WORKFLOW, SpanKind.SUBGRAPH):
-        yield sc.GEN_AI_AGENT_NAME, record.persona or record.name
-    elif record.persona:
-        yield sc.GEN_AI_AGENT_NAME, record.persona
-    if record.kind is SpanKind.TOOL:
-        yield sc.GEN_AI_TOOL_NAME, record.name
-    yield sc.GEN_AI_PROVIDER_NAME, record.provider
-    yield sc.GEN_AI_REQUEST_MODEL, record.model
-    usage = record.usage
-    if usage is not None:
-        yield sc.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens
-        yield sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens
-        yield sc.LG_USAGE_TOTAL, usage.total
-        yield sc.LG_USAGE_CACHED_INPUT, usage.cached_input_tokens
-        yield sc.LG_USAGE_CACHE_CREATION, usage.cache_creation_tokens
-        yield sc.LG_USAGE_REASONING, usage.reasoning_tokens
-        if usage.estimated:
-            yield sc.LG_TOKENS_ESTIMATED, True
-    yield sc.LG_COST_USD, record.cost_usd
-    if record.error is not None:
-        yield ERROR_TYPE, record.error.type
-        yield sc.LG_ERROR_CLASS, str(record.error.error_class)
-    if record.status is SpanStatus.INTERRUPTED:
-        yield sc.LG_INTERRUPTED, True
+def _sdk_form(value: Any) -> Any:
+    """``value`` as the SDK's attribute cleaning stores it (for values not already plain)."""
+    return BoundedAttributes(attributes={"v": value})["v"]
+
+
+def _sdk_key(key: Any) -> str | None:
+    """``key`` as the SDK's attribute cleaning keeps it; ``None`` when it drops it."""
+    if not key:
+        return None
+    if isinstance(key, str):
+        return key
+    kind: Any = type(key)
+    if kind.__str__ is not object.__str__ or kind.__repr__ is not object.__repr__:
+        return str(key)
+    return None
 
 
 def span_attributes(record: SpanRecord, operation: str | None) -> dict[str, Any]:
     """Every span attribute: the record's fields in semconv names, then its ``attributes``
-    (which win: the adapter knows best)."""
+    (which win: the adapter knows best). Values are already clean (see :func:`otel_value`;
+    fields of an unexpected type are cleaned the SDK's way), so the dict can become a
+    span's attributes as it is."""
+    trace = record.trace
     out: dict[str, Any] = {}
-    for key, value in _fields(record, operation):
-        if value is not None:
-            out[key] = value
-    for key, value in record.attributes.items():
-        converted = otel_value(value)
-        if converted is not None:
-            out[key] = converted
+    if operation is not None:
+        out[sc.GEN_AI_OPERATION_NAME] = operation
+    if trace.workflow is not None:
+        out[sc.LG_WORKFLOW] = trace.workflow
+    if trace.tenant is not None:
+        out[sc.LG_TENANT] = trace.tenant
+    if trace.thread_id is not None:
+        out[sc.LG_THREAD_ID] = trace.thread_id
+    conversation = trace.session_id or trace.thread_id
+    if conversation is not None:
+        out[sc.GEN_AI_CONVERSATION_ID] = conversation
+    if record.node is not None:
+        out[sc.LG_NODE] = record.node
+    if record.persona is not None:
+        out[sc.LG_PERSONA] = record.persona
+    kind = record.kind
+    if kind is SpanKind.WORKFLOW or kind is SpanKind.SUBGRAPH:
+        out[sc.GEN_AI_AGENT_NAME] = record.persona or record.name
+    elif record.persona:
+        out[sc.GEN_AI_AGENT_NAME] = record.persona
+    if kind is SpanKind.TOOL:
+        out[sc.GEN_AI_TOOL_NAME] = record.name
+    if record.provider is not None:
+        out[sc.GEN_AI_PROVIDER_NAME] = record.provider
+    if record.model is not None:
+        out[sc.GEN_AI_REQUEST_MODEL] = record.model
+    usage = record.usage
+    if usage is not None:
+        _add_usage(out, usage)
+    if record.cost_usd is not None:
+        out[sc.LG_COST_USD] = record.cost_usd
+    if record.error is not None:
+        out[ERROR_TYPE] = record.error.type
+        out[sc.LG_ERROR_CLASS] = str(record.error.error_class)
+    if record.status is SpanStatus.INTERRUPTED:
+        out[sc.LG_INTERRUPTED] = True
+    for key, value in out.items():  # fields are typed; clean the odd one the SDK's way
+        if value.__class__ not in _PLAIN:
+            out[key] = _sdk_form(value)
+    _add_attributes(out, record.attributes)
     return out
+
+
+def _add_usage(out: dict[str, Any], usage: TokenUsage) -> None:
+    if usage.input_tokens is not None:
+        out[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+    if usage.output_tokens is not None:
+        out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+    out[sc.LG_USAGE_TOTAL] = usage.total
+    if usage.cached_input_tokens is not None:
+        out[sc.LG_USAGE_CACHED_INPUT] = usage.cached_input_tokens
+    if usage.cache_creation_tokens is not None:
+        out[sc.LG_USAGE_CACHE_CREATION] = usage.cache_creation_tokens
+    if usage.reasoning_tokens is not None:
+        out[sc.LG_USAGE_REASONING] = usage.reasoning_tokens
+    if usage.estimated:
+        out[sc.LG_TOKENS_ESTIMATED] = True
+
+
+def _add_attributes(out: dict[str, Any], mapping: Mapping[Any, Any]) -> None:
+    for key, value in mapping.items():
+        if key.__class__ is not str or not key:
+            key = _sdk_key(key)
+            if key is None:
+                continue
+        if value.__class__ not in _PLAIN:
+            value = otel_value(value)
+            if value is None:
+                continue
+        out[key] = value
 
 
 def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, str]:
@@ -147,5 +203,7 @@ def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, st
 
 
 def attributes_of(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Event attributes as OTel values."""
-    return {k: v for k, v in ((k, otel_value(v)) for k, v in mapping.items()) if v is not None}
+    """Event attributes as clean OTel values (as :func:`span_attributes`)."""
+    out: dict[str, Any] = {}
+    _add_attributes(out, mapping)
+    return out

@@ -45,16 +45,11 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 
 from ..config import Settings
 from ..events import Record, SpanKind, SpanRecord, SpanStatus
-from ._otel_attrs import (
-    GEN_AI_TOKEN_TYPE,
-    attributes_of,
-    metric_attributes,
-    operation_name,
-    span_attributes,
-    span_name,
-)
+from ._otel_attrs import attributes_of, operation_name, span_attributes, span_name
 from ._otel_flush import BoundedFlush
 from ._otel_ids import PresetIds
+from ._otel_metrics import GenAIMetrics
+from ._otel_spans import DirectSpans, direct_spans
 from ._sdk_queue import SDKQueueGuard
 from .base import BaseSink
 
@@ -63,40 +58,8 @@ __all__ = ["OTelSink", "autoconfigure"]
 ENV_SWITCH = "LANGGRAPH_OBSERVE_OTEL"
 INSTRUMENTATION_SCOPE = "langgraph_observe"
 
-TOKEN_BUCKETS = [
-    1,
-    4,
-    16,
-    64,
-    256,
-    1024,
-    4096,
-    16384,
-    65536,
-    262144,
-    1048576,
-    4194304,
-    16777216,
-    67108864,
-]
-DURATION_BUCKETS = [
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.28,
-    2.56,
-    5.12,
-    10.24,
-    20.48,
-    40.96,
-    81.92,
-]
-
 _CLIENT_KINDS = (SpanKind.LLM, SpanKind.EMBEDDING, SpanKind.RETRIEVER)
+_CLIENT, _INTERNAL = trace.SpanKind.CLIENT, trace.SpanKind.INTERNAL
 _EMPTY_CONTEXT = otel_context.Context()
 
 
@@ -133,33 +96,11 @@ class OTelSink(BaseSink):
         self._ids: PresetIds | None = None
         self._sdk_queue = SDKQueueGuard(None)
         self._flush = BoundedFlush(self._force_flush, f"langgraph-observe-{name}-flush")
+        self._direct: DirectSpans | None = None
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(
             INSTRUMENTATION_SCOPE, _version()
         )
-        self._tokens = meter.create_histogram(
-            "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Tokens used by GenAI operations.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
-        self._op_duration = meter.create_histogram(
-            "gen_ai.client.operation.duration",
-            unit="s",
-            description="Duration of GenAI operations.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._workflow_duration = meter.create_histogram(
-            "langgraph.workflow.duration",
-            unit="s",
-            description="Duration of LangGraph workflow runs.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._node_duration = meter.create_histogram(
-            "langgraph.node.duration",
-            unit="s",
-            description="Duration of LangGraph node executions.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
+        self._metrics = GenAIMetrics(meter)
 
     @property
     def preserves_ids(self) -> bool:
@@ -180,21 +121,37 @@ class OTelSink(BaseSink):
             self._ids = ids
         self._provider, self._tracer = provider, tracer
         self._sdk_queue = SDKQueueGuard(provider)
+        self._direct = direct_spans(tracer)
         return tracer
 
     def export(self, records: Sequence[Record]) -> None:
         tracer = self._resolve()
+        direct = self._direct if self._direct is not None and self._direct.usable() else None
         for record in records:
             if isinstance(record, SpanRecord):
-                self._record_metrics(record)
+                operation = operation_name(record)
+                self._metrics.record(record, operation)
                 if self._sdk_queue.full():  # the SDK would drop it: count it, skip the work
                     if self.health is not None:
                         self.health.drop(self.name, "sdk_queue_full")
                     continue
-                self._export_span(tracer, record)
+                kind = _CLIENT if record.kind in _CLIENT_KINDS else _INTERNAL
+                name = span_name(record, operation)
+                attributes = span_attributes(record, operation)
+                if direct is not None:
+                    direct.write(record, name, kind, attributes)
+                else:
+                    self._start_span(tracer, record, name, kind, attributes)
 
-    def _export_span(self, tracer: trace.Tracer, record: SpanRecord) -> None:
-        operation = operation_name(record)
+    def _start_span(
+        self,
+        tracer: trace.Tracer,
+        record: SpanRecord,
+        name: str,
+        kind: trace.SpanKind,
+        attributes: dict[str, Any],
+    ) -> None:
+        """The public way, for tracers :mod:`._otel_spans` cannot write to directly."""
         if record.parent_span_id:
             parent = NonRecordingSpan(
                 SpanContext(
@@ -207,9 +164,6 @@ class OTelSink(BaseSink):
             ctx = trace.set_span_in_context(parent, _EMPTY_CONTEXT)
         else:
             ctx = _EMPTY_CONTEXT
-        kind = trace.SpanKind.CLIENT if record.kind in _CLIENT_KINDS else trace.SpanKind.INTERNAL
-        attributes = span_attributes(record, operation)
-        name = span_name(record, operation)
         if self._ids is not None:
             with self._ids.use(record.trace_id, record.span_id):
                 span = tracer.start_span(name, ctx, kind, attributes, start_time=record.start_ns)
@@ -231,28 +185,6 @@ class OTelSink(BaseSink):
         elif record.status is SpanStatus.OK:
             span.set_status(Status(StatusCode.OK))
         span.end(end_time=max(record.end_ns, record.start_ns))
-
-    def _record_metrics(self, record: SpanRecord) -> None:
-        if record.kind in (SpanKind.LLM, SpanKind.EMBEDDING):
-            operation = operation_name(record)
-            labels = metric_attributes(record, operation)
-            self._op_duration.record(record.duration_s, labels)
-            usage = record.usage
-            if usage is None:
-                return
-            token_labels = {k: v for k, v in labels.items() if k != "error.type"}
-            if usage.input_tokens is not None:
-                self._tokens.record(
-                    usage.input_tokens, {**token_labels, GEN_AI_TOKEN_TYPE: "input"}
-                )
-            if usage.output_tokens is not None:
-                self._tokens.record(
-                    usage.output_tokens, {**token_labels, GEN_AI_TOKEN_TYPE: "output"}
-                )
-        elif record.kind is SpanKind.WORKFLOW:
-            self._workflow_duration.record(record.duration_s, metric_attributes(record, None))
-        elif record.kind is SpanKind.NODE:
-            self._node_duration.record(record.duration_s, metric_attributes(record, None))
 
     def _force_flush(self, timeout: float) -> None:
         millis = max(1, int(timeout * 1000))

@@ -1,0 +1,266 @@
+"""Finished SDK spans built straight from records, without ``Tracer.start_span``.
+
+A record arrives after its work ended, so the OTel sink never needs a live span: what
+the provider's span processors receive at the end is a ``ReadableSpan``. Going through
+``start_span`` and ``end`` builds a mutable ``Span`` (with locks), cleans every attribute
+value again into ``BoundedAttributes``, makes bounded lists for events and links, a
+parent ``Context`` and ``NonRecordingSpan``, then copies it all into that
+``ReadableSpan``. About fourteen objects tracked by the garbage collector stay alive per
+span while it waits in a ``BatchSpanProcessor`` queue, long enough to reach the oldest
+generation and make full collections come sooner.
+
+:class:`DirectSpans` builds the ``ReadableSpan`` the SDK would have built and hands it
+to the provider's processors' ``on_end``, as ``Span.end`` does. What is shared is shared:
+the parent ``SpanContext`` (siblings share it, and the parent span reuses it as its own
+context), trace flags, statuses, empty event and link tuples. Attribute values come
+clean from :func:`~._otel_attrs.span_attributes`. Two GC-tracked objects stay per span:
+the ``ReadableSpan`` and its ``SpanContext``.
+
+Sampling and limits are the SDK's: the provider's sampler decides (its ``ALWAYS_ON`` and
+default ``ParentBased(ALWAYS_ON)`` samplers are known to keep every record: the records'
+parents are local and sampled), and a span over the tracer's attribute or event limits
+gets the SDK's ``BoundedAttributes`` and ``BoundedList``. The tracer's own metrics
+(``otel.sdk.span.*``, when turned on) are recorded as ``start_span`` records them.
+
+This reads private parts of the SDK, all in :func:`direct_spans`: the tracer's span
+limits, instrumentation scope, enabled switch and span metrics, and the processors of
+its multi span processor. It is used only when they are all there, the tracer is the
+SDK's own class, and every span processor does its work in ``on_end`` alone (its
+``on_start`` and ``_on_ending`` are the SDK's no-ops, as in ``BatchSpanProcessor`` and
+``SimpleSpanProcessor``); otherwise the sink goes through ``start_span`` as before.
+``tests/test_otel_direct_spans.py`` fails when an SDK release moves these parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+
+from ..events import SpanRecord, SpanStatus
+from ._otel_attrs import attributes_of
+
+__all__ = ["DirectSpans", "direct_spans"]
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_DEFAULT_STATE = trace.DEFAULT_TRACE_STATE
+_ERROR = Status(StatusCode.ERROR)
+_UNSET = Status(StatusCode.UNSET)
+_STATUS = {SpanStatus.OK: Status(StatusCode.OK)}  # any other (interrupted): unset
+_EMPTY_CONTEXT = otel_context.Context()
+_MAX_PENDING_PARENTS = 8192  # parent contexts kept for parents still to come
+
+
+def _sdk() -> Any:
+    try:
+        from opentelemetry.sdk import trace as sdk_trace
+        from opentelemetry.sdk.trace import export, sampling
+        from opentelemetry.sdk.util import BoundedList
+
+        from ._otel_resource import HashedResource
+    except ImportError:
+        return None
+    return sdk_trace, export, sampling, BoundedList, HashedResource
+
+
+def _noop_hooks(sdk_trace: Any, export: Any) -> frozenset[Any]:
+    """The SDK's ``on_start`` and ``_on_ending`` methods that do nothing."""
+    owners = (sdk_trace.SpanProcessor, export.BatchSpanProcessor, export.SimpleSpanProcessor)
+    return frozenset(getattr(cls, hook) for cls in owners for hook in ("on_start", "_on_ending"))
+
+
+def only_on_end(processors: Sequence[Any], noop: frozenset[Any]) -> bool:
+    """True when every processor's ``on_start`` and ``_on_ending`` are no-ops."""
+    return all(
+        getattr(type(p), "on_start", None) in noop and getattr(type(p), "_on_ending", None) in noop
+        for p in processors
+    )
+
+
+def direct_spans(tracer: Any) -> DirectSpans | None:
+    """A :class:`DirectSpans` for ``tracer`` when it is an SDK tracer whose parts are
+    where this SDK version keeps them, else ``None``."""
+    sdk = _sdk()
+    if sdk is None:
+        return None
+    sdk_trace, export, sampling, bounded_list, hashed_resource = sdk
+    if type(tracer) is not sdk_trace.Tracer:
+        return None
+    try:
+        parts = {
+            "multi": tracer.span_processor,
+            "processors": tracer.span_processor._span_processors,
+            "limits": tracer._span_limits,
+            "scope": tracer._instrumentation_scope,
+            "enabled": tracer._is_enabled,
+            "span_metrics": tracer._tracer_metrics.start_span,
+            "sampler": tracer.sampler,
+            "resource": tracer.resource,
+            "info": tracer.instrumentation_info,
+        }
+    except AttributeError:
+        return None
+    if not isinstance(parts["processors"], tuple) or not callable(parts["enabled"]):
+        return None
+    return DirectSpans(
+        tracer,
+        sdk_trace.ReadableSpan,
+        sdk_trace.Event,
+        bounded_list,
+        hashed_resource,
+        _noop_hooks(sdk_trace, export),
+        (sampling.ALWAYS_ON, sampling.DEFAULT_ON),
+        sampling.Decision.RECORD_AND_SAMPLE,
+    )
+
+
+class DirectSpans:
+    """Writes records as finished SDK spans to the span processors of one SDK tracer."""
+
+    def __init__(
+        self,
+        tracer: Any,
+        readable_span: Callable[..., Any],
+        event: Callable[..., Any],
+        bounded_list: Any,
+        hashed_resource: Callable[[Any], Any],
+        noop_hooks: frozenset[Any],
+        keep_all: tuple[Any, ...],
+        record_and_sample: Any,
+    ) -> None:
+        self._tracer = tracer
+        self._readable_span = readable_span
+        self._event = event
+        self._bounded_list = bounded_list
+        self._hashed_resource = hashed_resource
+        self._resource_of: Any = None  # the tracer's resource, and the copy spans carry
+        self._resource: Any = None
+        self._noop_hooks = noop_hooks
+        self._keep_all = keep_all  # samplers known to record and sample every record
+        self._samples_all = False
+        self._record_and_sample = record_and_sample
+        self._checked: tuple[Any, ...] | None = None
+        self._usable = False
+        # span id -> SpanContext built for a child, reused when that span itself comes
+        self._contexts: dict[int, SpanContext] = {}
+
+    def usable(self) -> bool:
+        """True while the tracer is enabled and its processors act in ``on_end`` alone
+        (checked again whenever a processor is added)."""
+        tracer = self._tracer
+        processors = tracer.span_processor._span_processors
+        if processors is not self._checked:
+            self._checked = processors
+            self._usable = only_on_end(processors, self._noop_hooks)
+        self._samples_all = any(tracer.sampler is sampler for sampler in self._keep_all)
+        if tracer.resource is not self._resource_of:  # changes after a fork
+            self._resource_of = tracer.resource
+            self._resource = self._hashed_resource(tracer.resource)
+        return self._usable and bool(tracer._is_enabled())
+
+    def write(
+        self, record: SpanRecord, name: str, kind: trace.SpanKind, attributes: dict[str, Any]
+    ) -> None:
+        """Sample ``record`` and hand it to the span processors as a finished span."""
+        tracer = self._tracer
+        trace_id = int(record.trace.trace_id, 16)
+        span_id = int(record.span_id, 16)
+        parent = self._parent(trace_id, record.parent_span_id)
+        attrs: Mapping[str, Any]
+        if self._samples_all:
+            decision = self._record_and_sample
+            flags, state, attrs = _SAMPLED, _DEFAULT_STATE, attributes
+        else:
+            ctx = _EMPTY_CONTEXT
+            if parent is not None:
+                ctx = trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY_CONTEXT)
+            result = tracer.sampler.should_sample(ctx, trace_id, name, kind, attributes, ())
+            decision = result.decision
+            flags = _SAMPLED if decision.is_sampled() else _NOT_SAMPLED
+            state, attrs = result.trace_state, result.attributes
+        tracer._tracer_metrics.start_span(parent, decision)()
+        if not decision.is_recording():
+            return
+        context = self._contexts.pop(span_id, None)
+        if context is None or context[0] != trace_id or context[3] != flags or state:
+            context = SpanContext(trace_id, span_id, False, flags, state)  # state: not empty
+        limits = tracer._span_limits
+        if (
+            attrs is not attributes
+            or limits.max_span_attribute_length is not None
+            or (limits.max_span_attributes is not None and len(attrs) > limits.max_span_attributes)
+        ):
+            attrs = BoundedAttributes(
+                limits.max_span_attributes,
+                attrs,
+                immutable=True,
+                max_value_len=limits.max_span_attribute_length,
+            )
+        status, events = self._outcome(record, limits)
+        tracer.span_processor.on_end(
+            self._readable_span(
+                name=name,
+                context=context,
+                parent=parent,
+                resource=self._resource,
+                attributes=attrs,
+                events=events,
+                links=(),
+                kind=kind,
+                instrumentation_info=tracer.instrumentation_info,
+                status=status,
+                start_time=record.start_ns,
+                end_time=max(record.end_ns, record.start_ns),
+                instrumentation_scope=tracer._instrumentation_scope,
+            )
+        )
+
+    def _parent(self, trace_id: int, parent_span_id: str | None) -> SpanContext | None:
+        if not parent_span_id:
+            return None
+        span_id = int(parent_span_id, 16)
+        context = self._contexts.get(span_id)
+        if context is None or context[0] != trace_id:
+            context = SpanContext(trace_id, span_id, False, _SAMPLED)
+            if not context.is_valid:
+                return None
+            if len(self._contexts) >= _MAX_PENDING_PARENTS:
+                self._contexts.clear()
+            self._contexts[span_id] = context
+        return context
+
+    def _outcome(self, record: SpanRecord, limits: Any) -> tuple[Status, Sequence[Any]]:
+        """The span's status and events (the record's, then "exception" on an error)."""
+        error = record.error if record.status is SpanStatus.ERROR else None
+        if error is None:
+            status = (
+                _ERROR if record.status is SpanStatus.ERROR else _STATUS.get(record.status, _UNSET)
+            )
+            if not record.events:
+                return status, ()
+        events = [(e.name, attributes_of(e.attributes), e.time_ns) for e in record.events]
+        if error is not None:
+            status = Status(StatusCode.ERROR, f"{error.type}: {error.message}")
+            exception = {"exception.type": error.type, "exception.message": error.message}
+            events.append(("exception", attributes_of(exception), record.end_ns))
+        return status, self._events(events, limits)
+
+    def _events(
+        self, events: Sequence[tuple[str, Mapping[str, Any], int]], limits: Any
+    ) -> Sequence[Any]:
+        most, longest = limits.max_event_attributes, limits.max_attribute_length
+        out = []
+        for name, attributes, time_ns in events:
+            if longest is not None or (most is not None and len(attributes) > most):
+                attributes = BoundedAttributes(
+                    most, attributes, immutable=True, max_value_len=longest
+                )
+            out.append(self._event(name, attributes, time_ns))
+        if limits.max_events is not None and len(out) > limits.max_events:
+            return self._bounded_list.from_seq(limits.max_events, out)  # type: ignore[no-any-return]
+        return tuple(out)
