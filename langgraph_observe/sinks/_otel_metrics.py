@@ -3,15 +3,14 @@
 Recording is most of the sink's cost besides the spans: the SDK cleans, copies and hashes
 the attribute dict of every ``record()`` call. What can be saved here is saved: the label
 dicts are built once per label combination and reused (the SDK copies what it is given,
-so sharing them is safe), the input and output token dicts come from the same lookup,
-and every call passes the (empty) context so the SDK does not look up the current one.
+so sharing them is safe), and the input and output token dicts come from the same
+lookup.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics
 
 from .. import semconv as sc
@@ -54,9 +53,6 @@ DURATION_BUCKETS = [
 ]
 
 _MAX_LABEL_SETS = 4096  # more distinct label sets than this: start the cache over
-# Records are exported on the sink's worker thread, where no context is attached: what
-# ``record()`` would look up is this empty context.
-_EMPTY_CONTEXT = otel_context.Context()
 
 _Labels = dict[str, str]
 
@@ -98,17 +94,17 @@ class GenAIMetrics:
         kind = record.kind
         if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
             labels, input_labels, output_labels = self._genai_labels(record, operation)
-            self._op_duration.record(record.duration_s, labels, _EMPTY_CONTEXT)
+            self._op_duration.record(record.duration_s, labels)
             usage = record.usage
             if usage is None:
                 return
             if usage.input_tokens is not None:
-                self._tokens.record(usage.input_tokens, input_labels, _EMPTY_CONTEXT)
+                self._tokens.record(usage.input_tokens, input_labels)
             if usage.output_tokens is not None:
-                self._tokens.record(usage.output_tokens, output_labels, _EMPTY_CONTEXT)
+                self._tokens.record(usage.output_tokens, output_labels)
         elif kind is SpanKind.WORKFLOW or kind is SpanKind.NODE:
             graph = self._workflow_duration if kind is SpanKind.WORKFLOW else self._node_duration
-            graph.record(record.duration_s, self._graph_labels(record), _EMPTY_CONTEXT)
+            graph.record(record.duration_s, self._graph_labels(record))
 
     def _genai_labels(
         self, record: SpanRecord, operation: str | None

@@ -33,6 +33,7 @@ SDK's own class, and every span processor does its work in ``on_end`` alone (its
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,7 +52,8 @@ _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _DEFAULT_STATE = trace.DEFAULT_TRACE_STATE
 _ERROR = Status(StatusCode.ERROR)
 _UNSET = Status(StatusCode.UNSET)
-_STATUS = {SpanStatus.OK: Status(StatusCode.OK)}  # any other (interrupted): unset
+_OK = Status(StatusCode.OK)
+_STATUS = {SpanStatus.OK: _OK}  # any other (interrupted): unset
 _EMPTY_CONTEXT = otel_context.Context()
 _MAX_PENDING_PARENTS = 8192  # parent contexts kept for parents still to come
 
@@ -146,6 +148,9 @@ class DirectSpans:
         self._record_and_sample = record_and_sample
         self._checked: tuple[Any, ...] | None = None
         self._usable = False
+        self._plain_up_to = 0  # spans with at most this many attributes keep the plain dict
+        self._trace: Any = None  # the last record's TraceContext, and its trace id
+        self._trace_id = 0
         # span id -> SpanContext built for a child, reused when that span itself comes
         self._contexts: dict[int, SpanContext] = {}
 
@@ -158,6 +163,14 @@ class DirectSpans:
             self._checked = processors
             self._usable = only_on_end(processors, self._noop_hooks)
         self._samples_all = any(tracer.sampler is sampler for sampler in self._keep_all)
+        limits = tracer._span_limits
+        self._plain_up_to = (
+            -1  # values to truncate: the SDK's BoundedAttributes does it
+            if limits.max_span_attribute_length is not None
+            else sys.maxsize
+            if limits.max_span_attributes is None
+            else limits.max_span_attributes
+        )
         if tracer.resource is not self._resource_of:  # changes after a fork
             self._resource_of = tracer.resource
             self._resource = self._hashed_resource(tracer.resource)
@@ -168,7 +181,9 @@ class DirectSpans:
     ) -> None:
         """Sample ``record`` and hand it to the span processors as a finished span."""
         tracer = self._tracer
-        trace_id = int(record.trace.trace_id, 16)
+        if record.trace is not self._trace:  # records of a trace mostly come together
+            self._trace, self._trace_id = record.trace, int(record.trace.trace_id, 16)
+        trace_id = self._trace_id
         span_id = int(record.span_id, 16)
         parent = self._parent(trace_id, record.parent_span_id)
         attrs: Mapping[str, Any]
@@ -190,18 +205,18 @@ class DirectSpans:
         if context is None or context[0] != trace_id or context[3] != flags or state:
             context = SpanContext(trace_id, span_id, False, flags, state)  # state: not empty
         limits = tracer._span_limits
-        if (
-            attrs is not attributes
-            or limits.max_span_attribute_length is not None
-            or (limits.max_span_attributes is not None and len(attrs) > limits.max_span_attributes)
-        ):
+        if attrs is not attributes or len(attrs) > self._plain_up_to:
             attrs = BoundedAttributes(
                 limits.max_span_attributes,
                 attrs,
                 immutable=True,
                 max_value_len=limits.max_span_attribute_length,
             )
-        status, events = self._outcome(record, limits)
+        events: Sequence[Any] = ()
+        if record.status is SpanStatus.OK and not record.events:
+            status = _OK
+        else:
+            status, events = self._outcome(record, limits)
         tracer.span_processor.on_end(
             self._readable_span(
                 name=name,
