@@ -11,7 +11,8 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring as _encode_string
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ..events import (
     PersonaSwitch,
     Record,
     ScoreRecord,
+    SpanKind,
     SpanRecord,
+    SpanStatus,
     TraceContext,
     WorkflowStarted,
 )
@@ -37,31 +40,83 @@ from .statements import (
 
 __all__ = ["StoreWriter"]
 
-_json = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+_json_encoder = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+_json = _json_encoder.encode
+
+#: Bound in place of ``None``: SQLite stores a NaN as NULL, and a float skips the
+#: ``sqlite3`` module's adaptation of ``None`` (which, before Python 3.12, builds and
+#: discards an AttributeError per parameter: half the cost of inserting a span row).
+_NULL = float("nan")
+_NO_ERROR = (_NULL, _NULL, _NULL)
+_NO_USAGE = (_NULL,) * 7
+_KIND_TEXT: dict[Any, str] = {k: k.value for k in SpanKind}
+_STATUS_TEXT: dict[Any, str] = {s: s.value for s in SpanStatus}
+
+
+class _Json:
+    """JSON as ``_json`` writes it, through one reused C encoder (``JSONEncoder.encode``
+    builds a new one per call, which costs more than encoding a span's attributes).
+    Used under the writer's lock; its circular-reference markers are reset after a
+    failed encoding."""
+
+    def __init__(self) -> None:
+        self._markers: dict[int, Any] = {}
+        make = getattr(json.encoder, "c_make_encoder", None)
+        self._c = (
+            make(self._markers, str, _encode_string, None, ":", ",", False, False, True)
+            if make is not None
+            else None
+        )
+
+    def __call__(self, value: Any) -> str:
+        if self._c is None:
+            return _json(value)
+        try:
+            return "".join(self._c(value, 0))
+        except BaseException:
+            self._markers.clear()
+            raise
+
+    def mapping(self, value: Mapping[str, Any]) -> str:
+        """A mapping as a JSON object, its keys passed through ``str``."""
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
+                    break
+            else:
+                return self(value)
+        return self(_plain_mapping(value))
 
 
 def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def _trace_fields(t: TraceContext) -> tuple[Any, ...]:
+def _trace_fields(t: TraceContext, encode: _Json | None = None) -> tuple[Any, ...]:
+    """The trace's columns of a ``traces`` row; the first five are also ``spans``
+    columns."""
+    encode = encode or _Json()
     return (
-        t.tenant,
-        t.user_id,
-        t.session_id,
-        t.thread_id,
-        _json(list(t.tags)),
-        _json(_plain_mapping(t.metadata)),
+        _NULL if t.tenant is None else t.tenant,
+        _NULL if t.user_id is None else t.user_id,
+        _NULL if t.session_id is None else t.session_id,
+        _NULL if t.thread_id is None else t.thread_id,
+        encode(list(t.tags)),
+        encode.mapping(t.metadata),
     )
 
 
-def span_row(s: SpanRecord, trace_fields: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
-    """The ``spans`` row of a record, in ``SPAN_COLUMNS`` order (``trace_fields``: the
-    trace's ``_trace_fields``, when already computed)."""
+def span_row(
+    s: SpanRecord, trace_fields: tuple[Any, ...] | None = None, encode: _Json | None = None
+) -> tuple[Any, ...]:
+    """The ``spans`` row of a record, in ``SPAN_COLUMNS`` order, ``NULL`` bound as NaN
+    (``trace_fields``: the first five of the trace's ``_trace_fields``, when already
+    computed)."""
     t, u, e = s.trace, s.usage, s.error
-    tf = trace_fields if trace_fields is not None else _trace_fields(t)
-    events = (
-        _json(
+    encode = encode or _Json()
+    tf = trace_fields if trace_fields is not None else _trace_fields(t, encode)[:5]
+    if s.events:
+        events = encode(
             [
                 {
                     "name": ev.name,
@@ -71,39 +126,49 @@ def span_row(s: SpanRecord, trace_fields: tuple[Any, ...] | None = None) -> tupl
                 for ev in s.events
             ]
         )
-        if s.events
-        else "[]"
-    )
+    else:
+        events = "[]"
+    if u is None:
+        usage = _NO_USAGE
+    else:
+        n = u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens
+        m = u.cache_creation_tokens, u.reasoning_tokens
+        usage = (
+            _NULL if n[0] is None else n[0],
+            _NULL if n[1] is None else n[1],
+            _NULL if n[2] is None else n[2],
+            _NULL if n[3] is None else n[3],
+            _NULL if m[0] is None else m[0],
+            _NULL if m[1] is None else m[1],
+            int(u.estimated),
+        )
+    kind, status = s.kind, s.status
+    parent, node, persona, model, provider = (
+        s.parent_span_id, s.node, s.persona, s.model, s.provider
+    )  # fmt: skip
+    cost, inp, out = s.cost_usd, s.input, s.output
     return (
         t.trace_id,
         s.span_id,
-        s.parent_span_id,
+        _NULL if parent is None else parent,
         s.name,
-        str(s.kind),
+        _KIND_TEXT.get(kind) or str(kind),
         s.start_ns,
         s.end_ns,
-        str(s.status),
-        e.type if e else None,
-        e.message if e else None,
-        str(e.error_class) if e else None,
+        _STATUS_TEXT.get(status) or str(status),
+        *(_NO_ERROR if e is None else (e.type, e.message, str(e.error_class))),
         t.workflow,
-        s.node,
-        s.persona,
-        s.model,
-        s.provider,
-        u.input_tokens if u else None,
-        u.output_tokens if u else None,
-        u.total_tokens if u else None,
-        u.cached_input_tokens if u else None,
-        u.cache_creation_tokens if u else None,
-        u.reasoning_tokens if u else None,
-        int(u.estimated) if u else None,
-        s.cost_usd,
-        s.input.text if s.input is not None else None,
-        s.output.text if s.output is not None else None,
-        _json(_plain_mapping(s.attributes)),
+        _NULL if node is None else node,
+        _NULL if persona is None else persona,
+        _NULL if model is None else model,
+        _NULL if provider is None else provider,
+        *usage,
+        _NULL if cost is None else cost,
+        _NULL if inp is None else inp.text,
+        _NULL if out is None else out.text,
+        encode.mapping(s.attributes),
         events,
-        *tf[:5],
+        *tf,
     )
 
 
@@ -132,38 +197,61 @@ def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
     )
 
 
-def _write(conn: sqlite3.Connection, records: Sequence[Record], per: int = 1) -> None:
+def _float_adapted() -> bool:
+    """True when an adapter for ``float`` is registered: the NaN standing for NULL would
+    be handed to it, so ``None`` is bound instead."""
+    return (float, sqlite3.PrepareProtocol) in sqlite3.adapters
+
+
+def _with_none(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(None if v is _NULL else v for v in row) for row in rows]
+
+
+def _write(
+    conn: sqlite3.Connection, records: Sequence[Record], per: int = 1, encode: _Json | None = None
+) -> None:
     """Write one batch: span rows ``per`` to a statement, trace rows with
     ``executemany``, the trace-level JSON encoded once per trace, one trace-open row per
     trace (not one per span)."""
+    encode = encode or _Json()
     span_rows: list[tuple[Any, ...]] = []
+    append = span_rows.append
     opened: dict[str, tuple[Any, ...]] = {}
     finished: list[tuple[Any, ...]] = []
-    fields_of: dict[int, tuple[Any, ...]] = {}
+    fields_of: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
     for r in records:
-        if isinstance(r, SpanRecord):
+        if type(r) is SpanRecord or isinstance(r, SpanRecord):
             t = r.trace
-            tf = fields_of.get(id(t))
-            if tf is None:
-                tf = fields_of[id(t)] = _trace_fields(t)
-            span_rows.append(span_row(r, tf))
+            fields = fields_of.get(id(t))
+            if fields is None:
+                tf = _trace_fields(t, encode)
+                fields = fields_of[id(t)] = (tf, tf[:5])
+            append(span_row(r, fields[1], encode))
             if r.parent_span_id is None:
                 finished.append(
                     (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, r.end_ns,
-                     str(r.status), *tf)
+                     _STATUS_TEXT.get(r.status) or str(r.status), *fields[0])
                 )  # fmt: skip
             else:
                 row = opened.get(t.trace_id)
-                if row is None or (row[1] is None and r.start_ns < row[4]):
-                    opened[t.trace_id] = (t.trace_id, None, None, t.workflow, r.start_ns, *tf)
+                if row is None or (row[1] is _NULL and r.start_ns < row[4]):
+                    opened[t.trace_id] = (t.trace_id, _NULL, _NULL, t.workflow, r.start_ns,
+                                          *fields[0])  # fmt: skip
         elif isinstance(r, WorkflowStarted):
             t = r.trace
-            tf = fields_of.get(id(t))
-            if tf is None:
-                tf = fields_of[id(t)] = _trace_fields(t)
-            opened[t.trace_id] = (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns, *tf)
+            fields = fields_of.get(id(t))
+            if fields is None:
+                tf = _trace_fields(t, encode)
+                fields = fields_of[id(t)] = (tf, tf[:5])
+            opened[t.trace_id] = (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns,
+                                  *fields[0])  # fmt: skip
+    open_rows: Iterable[tuple[Any, ...]] = opened.values()
+    if _float_adapted():
+        span_rows, open_rows, finished = (
+            _with_none(span_rows), _with_none(open_rows), _with_none(finished)
+        )  # fmt: skip
     if opened:
-        conn.executemany(TRACE_OPEN_SQL, opened.values())
+        conn.executemany(TRACE_OPEN_SQL, open_rows)
     if span_rows:
         insert_spans(conn, span_rows, per)
     if finished:
@@ -229,6 +317,7 @@ class StoreWriter:
         self._conn: sqlite3.Connection | None = None
         self.rows_per_statement = 1
         self._lock = threading.Lock()
+        self._encode = _Json()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -264,7 +353,7 @@ class StoreWriter:
             def transaction() -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    _write(conn, records, self.rows_per_statement)
+                    _write(conn, records, self.rows_per_statement, self._encode)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
