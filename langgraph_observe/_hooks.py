@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .events import Record, SpanRecord, SpanStatus, TokenUsage
 
 if TYPE_CHECKING:
-    from ._tracer import OpenSpan
+    from ._spans import OpenSpan
 
 __all__ = ["Hooks"]
 
@@ -17,8 +17,20 @@ __all__ = ["Hooks"]
 class Hooks:
     """Extension points of the tracer; personas, budgets, gates and cost build on them.
 
-    Every method runs on the graph's path: keep them cheap. The defaults do nothing.
+    ``persona_for`` and ``before_llm`` run on the graph's path, inside the callbacks.
+    ``estimate_usage``, ``finish_llm`` and ``finish_span`` run when a span's record is
+    built: on the dispatcher's thread, or on the graph's path too when :attr:`on_path`
+    is true (``after_span`` runs only then). Keep them cheap. The defaults do nothing.
     """
+
+    @property
+    def on_path(self) -> bool:
+        """Whether records must be built on the graph's path, inside the callback that
+        ends the span: true when the hooks must see a span end before the run goes on
+        (a budget counts a call before the next one; a gate may stop the run). The
+        default is true for hooks that override ``finish_span`` or ``after_span``."""
+        cls = type(self)
+        return cls.finish_span is not Hooks.finish_span or cls.after_span is not Hooks.after_span
 
     def persona_for(self, node: str | None, metadata: Mapping[str, Any]) -> str | None:
         """The persona a node runs under, or None to inherit."""
@@ -43,5 +55,6 @@ class Hooks:
         ``span.trace.emit``."""
 
     def after_span(self, record: SpanRecord, outputs: Any, emit: Callable[[Record], None]) -> None:
-        """Called once a span's record is emitted (gates, budgets add records here).
-        May raise an :class:`~.errors.ObserveControlError`."""
+        """Called on the graph's path once a span's record is emitted, when :attr:`on_path`
+        is true (gates, budgets add records here). May raise an
+        :class:`~.errors.ObserveControlError`."""

@@ -1,8 +1,12 @@
-"""Run bookkeeping: open spans keyed by LangChain run id, turned into records when they end.
+"""Run bookkeeping: open spans keyed by LangChain run id, handed on when they end.
 
-This is the core the adapters drive. It is thread-safe (callbacks arrive on executor and
-pool threads), bounded (``max_open_runs``; the oldest open run is evicted and counted
-past it), and does no I/O: finished records go to the :class:`~.dispatch.Dispatcher`.
+This is the core the adapters drive, on the graph's path. It is thread-safe (callbacks
+arrive on executor and pool threads), bounded (``max_open_runs``; the oldest open run is
+evicted and counted past it), and does no I/O. It does as little as it can: a start
+files an :class:`~._spans.OpenSpan`; an end queues that span, as it is, for the
+:class:`~.dispatch.Dispatcher`, whose thread builds its record (:mod:`._finish`). Only
+when the hooks must see each end before the run goes on (budgets, gates:
+:attr:`~._hooks.Hooks.on_path`) is the record built inside the callback.
 
 Ids come from LangChain's run ids, with no system call: a root run's UUID is the trace
 id; the low 64 bits of a run's UUID are its span id.
@@ -13,20 +17,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from . import semconv as sc
+from ._finish import Finisher
 from ._hooks import Hooks
+from ._spans import LOW64, OpenSpan, Trace
 from .dispatch import Dispatcher
 from .errors import error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
     ErrorInfo,
-    Payload,
     PersonaSwitch,
-    Record,
-    SpanEvent,
     SpanKind,
     SpanRecord,
     SpanStatus,
@@ -37,83 +40,8 @@ from .events import (
 
 __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
-_LOW64 = (1 << 64) - 1
 _MAX_INTERRUPTED_THREADS = 10_000
-
-
-class _Trace:
-    """State shared by the open spans of one trace."""
-
-    __slots__ = ("attempts", "ctx", "emit", "interrupted", "last_persona", "lock")
-
-    def __init__(self, ctx: TraceContext, emit: Callable[[Record], None]) -> None:
-        self.ctx = ctx
-        self.emit = emit  #: where the trace's records go (hooks may emit records too)
-        self.attempts: dict[Any, int] = {}
-        self.interrupted = False
-        self.last_persona: str | None = None
-        self.lock = threading.Lock()
-
-
-class OpenSpan:
-    """A span that has started and not ended (mutable, private to the tracer and hooks)."""
-
-    __slots__ = (
-        "attrs",
-        "events",
-        "first_token_ns",
-        "folded",
-        "input",
-        "kind",
-        "model",
-        "name",
-        "node",
-        "parent_span_id",
-        "persona",
-        "provider",
-        "span_id",
-        "start_ns",
-        "trace",
-    )
-
-    def __init__(
-        self,
-        trace: _Trace,
-        span_id: str,
-        parent_span_id: str | None,
-        name: str,
-        kind: SpanKind,
-        node: str | None,
-        persona: str | None,
-    ) -> None:
-        self.trace = trace
-        self.span_id = span_id
-        self.parent_span_id = parent_span_id
-        self.name = name
-        self.kind = kind
-        self.node = node
-        self.persona = persona
-        self.start_ns = time.time_ns()
-        self.attrs: dict[str, Any] = {}
-        self.events: list[SpanEvent] | None = None
-        self.input: Payload | None = None
-        self.model: str | None = None
-        self.provider: str | None = None
-        self.first_token_ns: int | None = None
-        self.folded = False
-
-    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        if self.events is None:
-            self.events = []
-        self.events.append(SpanEvent(name, time.time_ns(), attributes or {}))
-
-    @property
-    def ctx(self) -> TraceContext:
-        return self.trace.ctx
-
-
-def _span_id(run_id: UUID) -> str:
-    return f"{run_id.int & _LOW64:016x}"
+_ROOT_KINDS = (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN)
 
 
 def _first(meta: Mapping[str, Any], *keys: str) -> Any:
@@ -152,8 +80,13 @@ class Tracer:
         self.max_payload_chars = max_payload_chars
         self.keep_plumbing = keep_plumbing
         self.max_open_runs = max_open_runs
+        self.finisher = Finisher(
+            self.hooks, capture_io=capture_io, max_payload_chars=max_payload_chars
+        )
+        #: records built inside the callbacks (see :attr:`Hooks.on_path`)
+        self.on_path = self.hooks.on_path
         #: keyed by the run id's integer: hashing a UUID calls Python code, an int does not
-        self._open: dict[int, OpenSpan] = {}
+        self.open: dict[int, OpenSpan] = {}
         self._evict_lock = threading.Lock()
         self._interrupted_threads: OrderedDict[str, str] = OrderedDict()
 
@@ -161,22 +94,22 @@ class Tracer:
     @property
     def open_runs(self) -> int:
         """How many runs have started and not ended (0 once every run is over)."""
-        return len(self._open)
+        return len(self.open)
 
     def get(self, run_id: UUID) -> OpenSpan | None:
-        return self._open.get(run_id.int)
+        return self.open.get(run_id.int)
 
-    def _put(self, run_id: UUID, span: OpenSpan) -> None:
-        if len(self._open) >= self.max_open_runs:
+    def _put(self, run: int, span: OpenSpan) -> None:
+        table = self.open
+        if len(table) >= self.max_open_runs:
             with self._evict_lock:
-                while len(self._open) >= self.max_open_runs:
+                while len(table) >= self.max_open_runs:
                     try:
-                        oldest = next(iter(self._open))
-                        self._open.pop(oldest, None)
+                        table.pop(next(iter(table)), None)
                     except (StopIteration, RuntimeError):
                         break
                     self.dispatcher.health.drop("tracer", "open_run_evicted")
-        self._open[run_id.int] = span
+        table[run] = span
 
     # -- starts -------------------------------------------------------------------------
     def start(
@@ -190,27 +123,23 @@ class Tracer:
         inputs: Any = None,
     ) -> OpenSpan:
         """Open a span for ``run_id`` (a root run opens a new trace)."""
-        meta = metadata or {}
-        parent = self._open.get(parent_run_id.int) if parent_run_id is not None else None
+        run = run_id.int
+        parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is None:
-            span = self._start_trace(run_id, name, kind, meta, tags, inputs)
+            span = self._start_trace(run_id, name, kind, metadata or {}, tags, inputs)
+        elif kind is SpanKind.NODE:
+            span = self._start_node(run, parent, name, metadata or {})
         else:
-            node = meta.get("langgraph_node") or parent.node
-            persona = parent.persona
-            if kind is SpanKind.NODE:
-                hook_persona = _first(meta, "persona", "langgraph_observe_persona")
-                if hook_persona is None:
-                    hook_persona = self.hooks.persona_for(node, meta)
-                if hook_persona is not None:
-                    persona = hook_persona
             span = OpenSpan(
-                parent.trace, _span_id(run_id), parent.span_id, name, kind, node, persona
+                parent.trace, run & LOW64, parent.sid, name, kind, parent.node, parent.persona
             )
-            if kind is SpanKind.NODE:
-                self._node_started(span, parent, meta)
-        if self.capture_io and inputs is not None:
-            span.input = Payload(inputs, self.max_payload_chars)
-        self._put(run_id, span)
+            if metadata:
+                node = metadata.get("langgraph_node")
+                if node is not None:
+                    span.node = node
+        if self.capture_io:
+            span.input = inputs
+        self._put(run, span)
         return span
 
     def _start_trace(
@@ -235,11 +164,11 @@ class Tracer:
             tags=tuple(tags or ()),
             metadata=meta,
         )
-        trace = _Trace(ctx, self.emit)
+        trace = Trace(ctx, self.emit, self.finisher)
         persona = _str_or_none(_first(meta, "persona", "langgraph_observe_persona"))
-        if kind in (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN):
+        if kind in _ROOT_KINDS:
             kind = SpanKind.WORKFLOW
-        span = OpenSpan(trace, _span_id(run_id), None, name, kind, None, persona)
+        span = OpenSpan(trace, run_id.int & LOW64, None, name, kind, None, persona)
         trace.last_persona = persona
         if thread_id is not None:
             span.attrs[sc.LG_THREAD_ID] = ctx.thread_id
@@ -251,60 +180,69 @@ class Tracer:
             self.emit(WorkflowStarted(ctx, span.span_id, name, span.start_ns))
         return span
 
-    def _node_started(self, span: OpenSpan, parent: OpenSpan, meta: Mapping[str, Any]) -> None:
+    def _start_node(
+        self, run: int, parent: OpenSpan, name: str, meta: Mapping[str, Any]
+    ) -> OpenSpan:
+        """A graph node's span: LangGraph's step, triggers and checkpoint namespace, the
+        attempt number, and its persona."""
+        node = meta.get("langgraph_node") or parent.node
+        persona = _first(meta, "persona", "langgraph_observe_persona")
+        if persona is None:
+            persona = self.hooks.persona_for(node, meta)
+            if persona is None:
+                persona = parent.persona
+        trace = parent.trace
+        span = OpenSpan(trace, run & LOW64, parent.sid, name, SpanKind.NODE, node, persona)
         attrs = span.attrs
         step = meta.get("langgraph_step")
         if step is not None:
             attrs[sc.LG_STEP] = step
-        triggers = meta.get("langgraph_triggers")
-        if triggers:
-            attrs[sc.LG_TRIGGERS] = list(triggers)
+        span.params = meta.get("langgraph_triggers")  # a list attribute, made later
         ns = meta.get("langgraph_checkpoint_ns")
         if ns:
             attrs[sc.LG_CHECKPOINT_NS] = ns
-        trace = span.trace
-        key = (parent.span_id, ns or (span.name, step))
-        with trace.lock:
-            attempt = trace.attempts.get(key, 0) + 1
-            trace.attempts[key] = attempt
-            previous = trace.last_persona
-            if span.persona is not None:
-                trace.last_persona = span.persona
+        # Runs of one key never overlap (a retry starts after the failed attempt ended),
+        # so the count needs no lock.
+        key = (parent.sid, ns or (name, step))
+        attempts = trace.attempts
+        attempt = attempts[key] = attempts.get(key, 0) + 1
         attrs[sc.LG_ATTEMPT] = attempt
         if parent.kind is SpanKind.CHAIN:  # a graph run nested in a node
             parent.kind = SpanKind.SUBGRAPH
         if span.persona is not None:
-            attrs[sc.LG_PERSONA] = span.persona
-            if previous is not None and previous != span.persona:
-                span.add_event("persona_switch", {"from": previous, "to": span.persona})
-                self.emit(
-                    PersonaSwitch(
-                        trace.ctx.trace_id,
-                        trace.ctx.workflow,
-                        previous,
-                        span.persona,
-                        span.start_ns,
-                        span.span_id,
-                        trace.ctx.tenant,
-                    )
+            self._persona_started(span)
+        return span
+
+    def _persona_started(self, span: OpenSpan) -> None:
+        """Attribution of a node span with a persona: its attribute, and a switch when the
+        trace's last persona was another one."""
+        name = span.persona
+        assert name is not None
+        span.attrs[sc.LG_PERSONA] = name
+        trace = span.trace
+        with trace.lock:
+            previous = trace.last_persona
+            trace.last_persona = name
+        if previous is not None and previous != name:
+            span.add_event("persona_switch", {"from": previous, "to": name})
+            ctx = trace.ctx
+            self.emit(
+                PersonaSwitch(
+                    ctx.trace_id,
+                    ctx.workflow,
+                    previous,
+                    name,
+                    span.start_ns,
+                    span.span_id,
+                    ctx.tenant,
                 )
+            )
 
     def fold(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """Record ``run_id`` as plumbing: its children attach to its parent."""
-        parent = self._open.get(parent_run_id.int) if parent_run_id is not None else None
-        if parent is None:
-            return
-        alias = OpenSpan(
-            parent.trace,
-            parent.span_id,
-            parent.parent_span_id,
-            parent.name,
-            parent.kind,
-            parent.node,
-            parent.persona,
-        )
-        alias.folded = True
-        self._put(run_id, alias)
+        parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
+        if parent is not None:
+            self._put(run_id.int, parent.alias())
 
     # -- ends ---------------------------------------------------------------------------
     def end(
@@ -317,59 +255,49 @@ class Tracer:
         usage: TokenUsage | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> SpanRecord | None:
-        """Close the span of ``run_id`` and emit its record (None for folded/unknown runs)."""
-        span = self._open.pop(run_id.int, None)
+        """Close the span of ``run_id`` and hand it on. Returns its record when it was
+        built on the graph's path (:attr:`on_path`), else None (as for folded or unknown
+        runs)."""
+        span = self.open.pop(run_id.int, None)
         if span is None or span.folded:
             return None
-        attrs = span.attrs
+        span.end_ns = time.time_ns()
         if extra:
-            attrs.update(extra)
-        cost = None
-        if span.kind is SpanKind.LLM or span.kind is SpanKind.EMBEDDING:
-            if usage is None and span.kind is SpanKind.LLM:
-                usage = self.hooks.estimate_usage(span, outputs)
-            cost = self.hooks.finish_llm(span, usage)
-            if span.first_token_ns is not None:
-                attrs[sc.LG_TIME_TO_FIRST_TOKEN] = (span.first_token_ns - span.start_ns) / 1e9
+            span.attrs.update(extra)
+        if usage is not None:
+            span.usage = usage
+        if status is not SpanStatus.OK:
+            span.status = status
+            span.error = error
+        if span.parent_sid is None:
+            self._root_ended(span, outputs)
+        span.output = outputs
+        if self.on_path:
+            record = self.finisher(span)
+            self.emit(record)
+            self.hooks.after_span(record, outputs, self.emit)
+            return record
+        if not self.capture_io:
+            span.input = None
+            if span.kind is not SpanKind.LLM or span.usage is not None:
+                span.output = None  # kept only for a usage estimate
+        elif span.kind is not SpanKind.LLM or span.usage is not None:
+            self.finisher.freeze_io(span)
+        self.emit(span)
+        return None
+
+    def _root_ended(self, span: OpenSpan, outputs: Any) -> None:
         trace = span.trace
-        if span.parent_span_id is None and (
-            trace.interrupted or (isinstance(outputs, Mapping) and "__interrupt__" in outputs)
-        ):
-            status = SpanStatus.INTERRUPTED
-            attrs[sc.LG_INTERRUPTED] = True
-            if trace.ctx.thread_id is not None:
-                self._remember_interrupt(trace.ctx.thread_id, trace.ctx.trace_id)
-        self.hooks.finish_span(span, outputs, status)
-        record = SpanRecord(
-            trace=trace.ctx,
-            span_id=span.span_id,
-            parent_span_id=span.parent_span_id,
-            name=span.name,
-            kind=span.kind,
-            start_ns=span.start_ns,
-            end_ns=time.time_ns(),
-            status=status,
-            error=error,
-            node=span.node,
-            persona=span.persona,
-            model=span.model,
-            provider=span.provider,
-            usage=usage,
-            cost_usd=cost,
-            input=span.input,
-            output=Payload(outputs, self.max_payload_chars)
-            if self.capture_io and outputs is not None
-            else None,
-            attributes=attrs,
-            events=tuple(span.events) if span.events else (),
-        )
-        self.emit(record)
-        self.hooks.after_span(record, outputs, self.emit)
-        return record
+        if trace.interrupted or (type(outputs) is dict and "__interrupt__" in outputs):
+            span.status = SpanStatus.INTERRUPTED
+            span.attrs[sc.LG_INTERRUPTED] = True
+            thread_id = trace.ctx.thread_id
+            if thread_id is not None:
+                self._remember_interrupt(thread_id, trace.ctx.trace_id)
 
     def fail(self, run_id: UUID, exc: BaseException) -> SpanRecord | None:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
-        span = self._open.get(run_id.int)
+        span = self.open.get(run_id.int)
         if span is None:
             return None
         if is_graph_bubble_up(exc):

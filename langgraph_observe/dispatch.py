@@ -1,11 +1,14 @@
-"""Fan-out from the graph's path to the sinks: one bounded queue and one worker per sink.
+"""Fan-out from the graph's path to the sinks: one bounded intake, then one bounded queue
+and one worker per sink.
 
-``Dispatcher.emit`` is all the callback path does with a record: an append to each sink's
-queue (no lock, no I/O, no wake-up unless a batch is full). Each worker wakes every
-``interval`` seconds (or when its queue holds a full batch, or on ``flush``), hands the
-sink a batch, and guards the call: a slow, failing or crashing sink neither slows the
-graph nor the other sinks. When a queue is full the record is dropped for that sink and
-counted in :class:`Health` (``reason="queue_full"``), never silently.
+``Dispatcher.emit`` is all the callback path does with a record or an ended span: one
+append to the intake (no lock, no I/O, no wake-up unless a batch is full). The
+dispatcher's thread wakes every ``interval`` seconds (or when a batch is waiting, or on
+``flush``), builds the records of the ended spans (:class:`Deferred`), appends them to
+every sink's queue and wakes the sinks' workers. Each worker hands its sink a batch and
+guards the call: a slow, failing or crashing sink neither slows the graph nor the other
+sinks. When a queue is full the record is dropped for that sink and counted in
+:class:`Health` (``reason="queue_full"``), never silently.
 """
 
 from __future__ import annotations
@@ -23,9 +26,20 @@ from . import _guard
 from .events import Record
 from .sinks.base import Sink
 
-__all__ = ["Dispatcher", "Health"]
+__all__ = ["Deferred", "Dispatcher", "Health"]
 
 logger = logging.getLogger("langgraph_observe")
+
+
+class Deferred:
+    """Something the graph's path queues whose record is made on the dispatcher's thread
+    (an ended span: :class:`~._spans.OpenSpan`)."""
+
+    __slots__ = ()
+
+    def record(self) -> Record | None:  # pragma: no cover - abstract
+        """The record (None: nothing to send)."""
+        raise NotImplementedError
 
 
 class Health:
@@ -40,6 +54,7 @@ class Health:
         self.dropped: dict[tuple[str, str], int] = {}  #: (sink, reason) -> records dropped
         self.export_errors: dict[str, int] = {}  #: sink -> failed export calls
         self._depths: dict[str, Any] = {}
+        self._intake: deque[Any] | None = None
 
     def drop(self, sink: str, reason: str, n: int = 1) -> None:
         """Count ``n`` records lost by ``sink`` for ``reason``."""
@@ -54,9 +69,13 @@ class Health:
     def _watch_depth(self, sink: str, queue: deque[Any]) -> None:
         self._depths[sink] = queue
 
+    def _watch_intake(self, intake: deque[Any]) -> None:
+        self._intake = intake
+
     def queue_depths(self) -> dict[str, int]:
-        """Records waiting per sink, now."""
-        return {name: len(q) for name, q in list(self._depths.items())}
+        """Records waiting per sink, now (those still in the shared intake included)."""
+        shared = len(self._intake) if self._intake is not None else 0
+        return {name: shared + len(q) for name, q in list(self._depths.items())}
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of every counter, for logs and tests."""
@@ -81,6 +100,16 @@ class _Marker:
     def __init__(self, deadline: float) -> None:
         self.done = threading.Event()
         self.deadline = deadline
+
+
+class _Flush:
+    """Put in the intake by ``flush``: everything before it goes to the sinks, then each
+    sink's marker."""
+
+    __slots__ = ("markers",)
+
+    def __init__(self, markers: list[tuple[_SinkWorker, _Marker]]) -> None:
+        self.markers = markers
 
 
 class _SinkWorker:
@@ -151,13 +180,14 @@ class _SinkWorker:
 
 
 class Dispatcher:
-    """Owns the sinks' queues and workers.
+    """Owns the intake, the sinks' queues and the threads that feed the sinks.
 
     Args:
         sinks: the sinks to feed.
-        max_queue: records a sink's queue may hold before new ones are dropped.
+        max_queue: records (or ended spans) the intake, and each sink's queue, may hold
+            before new ones are dropped.
         batch_size: most records handed to ``Sink.export`` at once.
-        interval: seconds between a worker's wake-ups when the graph is quiet.
+        interval: seconds between the dispatcher's wake-ups when the graph is quiet.
         flush_timeout: default time limit of :meth:`flush` and :meth:`shutdown`.
         health: counters to share (a new :class:`Health` by default).
     """
@@ -179,51 +209,112 @@ class Dispatcher:
             bind = getattr(sink, "bind", None)
             if callable(bind):
                 bind(self.health)
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.interval = interval
+        self._intake: deque[Any] = deque()
+        self.health._watch_intake(self._intake)
+        self._wake = threading.Event()
+        self._stopping = False
         self._workers = tuple(
             _SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
         )
         self._closed = False
         self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name="langgraph-observe-dispatch", daemon=True
+        )
+        self._thread.start()
         _live.add(self)
         _warn_if_many()
 
-    def emit(self, record: Record) -> None:
-        """Queue ``record`` for every sink. Never blocks, never raises."""
-        for w in self._workers:
-            q = w.queue
-            n = len(q)
-            if n >= w.max_queue or self._closed:
-                self.health.drop(w.sink.name, "closed" if self._closed else "queue_full")
-                continue
-            q.append(record)
-            if n + 1 == w.batch_size:
-                w.wake.set()
+    def emit(self, record: Record | Deferred) -> None:
+        """Queue a record (or an ended span) for every sink. Never blocks, never raises."""
+        q = self._intake
+        n = len(q)
+        if n >= self.max_queue or self._closed:
+            self._drop_for_all("closed" if self._closed else "queue_full")
+            return
+        q.append(record)
+        if n + 1 == self.batch_size:
+            self._wake.set()
 
     def emit_many(self, records: Sequence[Record]) -> None:
         for r in records:
             self.emit(r)
 
+    def _drop_for_all(self, reason: str, n: int = 1) -> None:
+        for w in self._workers:
+            self.health.drop(w.sink.name, reason, n)
+
+    # -- the dispatcher's thread --------------------------------------------------------
+    def _run(self) -> None:
+        q = self._intake
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            while q:
+                self._dispatch(q)
+            if self._stopping and not q:
+                return
+
+    def _dispatch(self, q: deque[Any]) -> None:
+        """Take up to a batch from the intake, build the records of ended spans, and hand
+        everything to the sinks' queues in order."""
+        records: list[Record] = []
+        for _ in range(min(len(q), self.batch_size)):
+            item = q.popleft()
+            if isinstance(item, Deferred):
+                try:
+                    record = item.record()
+                except Exception as exc:
+                    self._drop_for_all("finish_error")
+                    _guard.report("dispatcher: building a record", exc)
+                    continue
+                if record is not None:
+                    records.append(record)
+            elif isinstance(item, _Flush):
+                self._hand_over(records)
+                records = []
+                for worker, marker in item.markers:
+                    worker.queue.append(marker)
+                    worker.wake.set()
+            else:
+                records.append(item)
+        self._hand_over(records)
+
+    def _hand_over(self, records: list[Record]) -> None:
+        if not records:
+            return
+        for w in self._workers:
+            room = w.max_queue - len(w.queue)
+            if room >= len(records):
+                w.queue.extend(records)
+            else:
+                if room > 0:
+                    w.queue.extend(records[:room])
+                self.health.drop(w.sink.name, "queue_full", len(records) - max(room, 0))
+            w.wake.set()
+
+    # -- flush and shutdown -------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every record emitted so far has been exported by every sink and each
         sink has flushed its own buffers, or until ``timeout`` seconds (default
         ``flush_timeout``) pass. True when everything got out in time."""
         timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        markers = []
-        for w in self._workers:
-            if not w.thread.is_alive():
-                continue
-            m = _Marker(deadline)
-            w.queue.append(m)
-            w.wake.set()
-            markers.append(m)
+        markers = [(w, _Marker(deadline)) for w in self._workers if w.thread.is_alive()]
+        if not self._thread.is_alive():
+            return not self._intake and not markers
+        self._intake.append(_Flush(markers))
+        self._wake.set()
         ok = True
-        for m in markers:
+        for _, m in markers:
             ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
         return ok
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush, stop the workers and shut the sinks down. Safe to call twice."""
+        """Flush, stop the threads and shut the sinks down. Safe to call twice."""
         with self._lock:
             if self._closed:
                 return True
@@ -231,14 +322,18 @@ class Dispatcher:
             deadline = time.monotonic() + timeout
             ok = self.flush(timeout)
             self._closed = True
+            self._stopping = True
+            self._wake.set()
+            self._thread.join(max(0.0, deadline - time.monotonic()))
             for w in self._workers:
                 w.stopping = True
                 w.wake.set()
             for w in self._workers:
                 w.thread.join(max(0.0, deadline - time.monotonic()))
                 ok = ok and not w.thread.is_alive()
+            left_in_intake = sum(1 for item in self._intake if not isinstance(item, _Flush))
             for w in self._workers:
-                left = len(w.queue)
+                left = left_in_intake + sum(1 for i in w.queue if not isinstance(i, _Marker))
                 if left:
                     self.health.drop(w.sink.name, "shutdown", left)
                 try:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import semconv as sc
-from ._tracer import Hooks, OpenSpan
+from ._hooks import Hooks
+from ._spans import OpenSpan
 from .budgets import BudgetTracker
 from .config import Settings
 from .config_file import ObserveConfig
@@ -76,8 +77,15 @@ class FeatureHooks(Hooks):
                 on_warning=on_budget_warning,
             )
         self._lock = threading.Lock()
-        self._prompts: dict[str, Any] = {}  # span id -> prompts, when inputs are not captured
+        self._prompts: dict[int, Any] = {}  # span id -> prompts, when inputs are not captured
         self._failed: dict[str, QualityGateFailed] = {}  # node span id -> raise-gate failure
+
+    @property
+    def on_path(self) -> bool:
+        """Records are built inside the callbacks only when budgets or gates are set: a
+        budget counts each call before the next one starts, a gate may stop the run.
+        Otherwise pricing and usage estimates run on the dispatcher's thread."""
+        return self.budgets is not None or bool(self.gates)
 
     # -- personas ----------------------------------------------------------------------
     def persona_for(self, node: str | None, metadata: Mapping[str, Any]) -> str | None:
@@ -93,7 +101,7 @@ class FeatureHooks(Hooks):
             with self._lock:
                 if len(self._prompts) >= _MAX_PENDING:
                     self._prompts.pop(next(iter(self._prompts)))
-                self._prompts[span.span_id] = prompts
+                self._prompts[span.sid] = prompts
         budgets = self.budgets
         if budgets is None:
             return
@@ -121,9 +129,9 @@ class FeatureHooks(Hooks):
 
     def _take_prompts(self, span: OpenSpan) -> Any:
         if self.capture_io:
-            return span.input.raw if span.input is not None else None
+            return span.input
         with self._lock:
-            return self._prompts.pop(span.span_id, None)
+            return self._prompts.pop(span.sid, None)
 
     def estimate_usage(self, span: OpenSpan, outputs: Any) -> TokenUsage | None:
         if outputs is None:  # the call failed: nothing to estimate
@@ -141,7 +149,7 @@ class FeatureHooks(Hooks):
     def finish_llm(self, span: OpenSpan, usage: TokenUsage | None) -> float | None:
         if not self.capture_io and self._prompts:
             with self._lock:
-                self._prompts.pop(span.span_id, None)
+                self._prompts.pop(span.sid, None)
         cache_hit = bool(span.attrs.get(sc.LG_CACHE_HIT))
         cost = self.catalog.cost(span.model, usage, cache_hit=cache_hit)
         if self.budgets is not None and span.persona is not None and usage is not None:

@@ -87,10 +87,12 @@ def test_stalled_backends_neither_block_the_graph_nor_shutdown():
         # the graph kept its pace (a loose bound: the benchmark measures the 5%)
         assert statistics.median(times) < 2 * baseline + 0.005, (times, baseline)
         assert stalled.accepted >= 1 and posting.posted >= 1
-        # the stuck sink's queue stayed bounded and the overflow was counted
+        # the stuck sink's queue stayed bounded (queue_size bounds the dispatcher's intake
+        # and each sink's own queue) and the overflow was counted
         health = handler.health
-        assert health.queue_depths()["remote"] <= QUEUE
-        assert health.dropped.get(("remote", "queue_full"), 0) >= 40 * 15 - 2 * QUEUE
+        assert health.queue_depths()["remote"] <= 2 * QUEUE
+        # not dropped (yet): what the intake holds, the sink's queue, the batch in flight
+        assert health.dropped.get(("remote", "queue_full"), 0) >= 40 * 15 - 3 * QUEUE
 
         t = time.monotonic()
         assert handler.flush(timeout=0.5) is False

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import semconv as sc
+from ..events import TokenUsage
+from ..usage import finish_reasons, response_model, usage_from_llm_result
+
 __all__ = [
     "PLUMBING",
     "PLUMBING_PREFIXES",
     "generation_texts",
+    "has_tag_prefix",
     "is_cache_hit",
+    "read_llm_result",
     "serialized_id",
     "step_of",
 ]
@@ -39,6 +45,15 @@ def step_of(tags: list[str] | None, prefix: str) -> int | None:
                 except ValueError:
                     return None
     return None
+
+
+def has_tag_prefix(tags: list[str] | None, prefix: str) -> bool:
+    """Whether a tag starts with ``prefix``."""
+    if tags:
+        for t in tags:
+            if t.startswith(prefix):
+                return True
+    return False
 
 
 def serialized_id(serialized: dict[str, Any] | None) -> str | None:
@@ -74,3 +89,20 @@ def is_cache_hit(response: Any) -> bool:
         return True
     meta = getattr(msg, "response_metadata", None)
     return bool(meta and meta.get("cached"))
+
+
+def read_llm_result(response: Any) -> tuple[Any, TokenUsage | None, dict[str, Any]]:
+    """What a model call's ``LLMResult`` says: its outputs (the message, or a list of
+    them), its token usage, and the attributes it sets (the model that answered, the
+    finish reasons, a cache hit)."""
+    usage = usage_from_llm_result(response)
+    extra: dict[str, Any] = {}
+    answered = response_model(response)
+    if answered:
+        extra[sc.GEN_AI_RESPONSE_MODEL] = answered
+    reasons = finish_reasons(response)
+    if reasons:
+        extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    if is_cache_hit(response):
+        extra[sc.LG_CACHE_HIT] = True
+    return generation_texts(response), usage, extra

@@ -25,18 +25,18 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from .. import _guard
 from .. import semconv as sc
-from .._tracer import Hooks, Tracer
+from .._hooks import Hooks
+from .._tracer import Tracer
 from ..config import Settings
 from ..dispatch import Dispatcher, Health
 from ..errors import ObserveControlError
 from ..events import SpanKind
 from ..sinks.base import Sink
-from ..usage import finish_reasons, response_model, usage_from_llm_result
 from ._callbacks import (
     PLUMBING,
     PLUMBING_PREFIXES,
-    generation_texts,
-    is_cache_hit,
+    has_tag_prefix,
+    read_llm_result,
     serialized_id,
     step_of,
 )
@@ -64,6 +64,13 @@ def _guard_cb(fn: Any) -> Any:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _serialized_name(serialized: dict[str, Any] | None) -> str | None:
+    """The runnable's name as LangChain serialized it (its ``name``, else its class)."""
+    if not serialized:
+        return None
+    return serialized.get("name") or serialized_id(serialized)
 
 
 class CallbackHandler(BaseCallbackHandler):
@@ -171,20 +178,20 @@ class CallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         tracer = self.tracer
-        name = kwargs.get("name") or (serialized or {}).get("name") or serialized_id(serialized)
+        name = kwargs.get("name") or _serialized_name(serialized)
         if parent_run_id is None:
             tracer.start(
                 run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
             )
             return
-        parent = tracer.get(parent_run_id)
-        if step_of(tags, "graph:step:") is not None and metadata and "langgraph_node" in metadata:
+        if metadata and "langgraph_node" in metadata and has_tag_prefix(tags, "graph:step:"):
             node = metadata["langgraph_node"]
             if node in ("__start__", "__end__") and not tracer.keep_plumbing:
                 tracer.fold(run_id, parent_run_id)
                 return
             tracer.start(run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs)
             return
+        parent = tracer.open.get(parent_run_id.int)
         if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
             tracer.fold(run_id, parent_run_id)
             return
@@ -219,7 +226,7 @@ class CallbackHandler(BaseCallbackHandler):
             or params.get("_type")
             or serialized_id(serialized)
         )
-        name = kwargs.get("name") or (serialized or {}).get("name") or serialized_id(serialized)
+        name = kwargs.get("name") or _serialized_name(serialized)
         span = self.tracer.start(
             run_id, parent_run_id, name or "llm", SpanKind.LLM, meta, tags, prompts
         )
@@ -275,30 +282,25 @@ class CallbackHandler(BaseCallbackHandler):
             serialized, prompts, run_id, parent_run_id, tags, metadata, kwargs, "text_completion"
         )
 
-    @_guard_cb
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
-        span = self.tracer.get(run_id)
-        if span is not None and span.first_token_ns is None:
-            span.first_token_ns = time.time_ns()
-            span.attrs[sc.LG_STREAMING] = True
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        # the most frequent callback: guarded inline, the first token alone does work
+        try:
+            span = self.tracer.open.get(run_id.int)
+            if span is not None and span.first_token_ns is None:
+                span.first_token_ns = time.time_ns()
+                span.attrs[sc.LG_STREAMING] = True
+        except Exception as exc:
+            if _guard.strict():
+                raise
+            _guard.report("CallbackHandler.on_llm_new_token", exc)
 
     @_guard_cb
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        span = self.tracer.get(run_id)
-        if span is None:
+        if run_id.int not in self.tracer.open:
             return
-        usage = usage_from_llm_result(response)
-        extra: dict[str, Any] = {}
-        answered = response_model(response)
-        if answered:
-            extra[sc.GEN_AI_RESPONSE_MODEL] = answered
-        reasons = finish_reasons(response)
-        if reasons:
-            extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-        if is_cache_hit(response):
-            extra[sc.LG_CACHE_HIT] = True
+        outputs, usage, extra = read_llm_result(response)
         # outputs are passed even without capture_io: hooks estimate usage from them
-        self.tracer.end(run_id, generation_texts(response), usage=usage, extra=extra)
+        self.tracer.end(run_id, outputs, usage=usage, extra=extra)
 
     @_guard_cb
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -370,7 +372,7 @@ class CallbackHandler(BaseCallbackHandler):
 
     @_guard_cb
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        span = self.tracer.get(run_id)
+        span = self.tracer.open.get(run_id.int)
         if span is not None and not span.folded:
             attempt = getattr(retry_state, "attempt_number", None)
             outcome = getattr(retry_state, "outcome", None)

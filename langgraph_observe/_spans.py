@@ -1,0 +1,150 @@
+"""Open spans: what the callback path keeps of a run between its start and its end.
+
+An :class:`OpenSpan` is mutable and private to the tracer, the hooks and the adapters.
+The callback path only fills it in (ids, times, names, references to inputs and
+outputs); when its run ends the span itself goes to the dispatcher, and its
+:class:`~.events.SpanRecord` is built later on the dispatcher's thread
+(:mod:`._finish`) — or at once, on the graph's path, when the hooks need it there.
+
+Ids are integers while the span is open: ``sid`` is the low 64 bits of the LangChain
+run id; the hex strings of the record are made when it is built.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .dispatch import Deferred
+from .events import ErrorInfo, SpanEvent, SpanKind, SpanStatus, TokenUsage, TraceContext
+
+if TYPE_CHECKING:
+    from .events import Record, SpanRecord
+
+__all__ = ["LOW64", "OpenSpan", "Trace", "hex_id"]
+
+LOW64 = (1 << 64) - 1
+
+
+def hex_id(sid: int) -> str:
+    """A span id as the 16 lowercase hex digits records carry."""
+    return f"{sid:016x}"
+
+
+class Trace:
+    """State shared by the open spans of one trace (one root run)."""
+
+    __slots__ = ("attempts", "ctx", "emit", "finish", "interrupted", "last_persona", "lock")
+
+    def __init__(
+        self,
+        ctx: TraceContext,
+        emit: Callable[[Record], None],
+        finish: Callable[[OpenSpan], SpanRecord | None],
+    ) -> None:
+        self.ctx = ctx
+        self.emit = emit  #: where the trace's records go (hooks may emit records too)
+        self.finish = finish  #: builds a span's record (on the dispatcher's thread)
+        self.attempts: dict[Any, int] = {}
+        self.interrupted = False
+        self.last_persona: str | None = None
+        self.lock = threading.Lock()
+
+
+class OpenSpan(Deferred):
+    """A span that has started (mutable; ended spans wait in the dispatcher's queue until
+    their record is built).
+
+    ``input`` and ``output`` hold what the run was given and returned (or a frozen copy
+    of it, see :func:`._render.freeze`); ``params`` holds what was read at the start to
+    become an attribute when the record is built (LangGraph's triggers of a node).
+    """
+
+    __slots__ = (
+        "attrs",
+        "cost",
+        "end_ns",
+        "error",
+        "events",
+        "first_token_ns",
+        "folded",
+        "input",
+        "kind",
+        "model",
+        "name",
+        "node",
+        "output",
+        "params",
+        "parent_sid",
+        "persona",
+        "provider",
+        "sid",
+        "start_ns",
+        "status",
+        "trace",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        trace: Trace,
+        sid: int,
+        parent_sid: int | None,
+        name: str,
+        kind: SpanKind,
+        node: str | None,
+        persona: str | None,
+    ) -> None:
+        self.trace = trace
+        self.sid = sid
+        self.parent_sid = parent_sid
+        self.name = name
+        self.kind = kind
+        self.node = node
+        self.persona = persona
+        self.start_ns = time.time_ns()
+        self.end_ns = 0
+        self.attrs: dict[str, Any] = {}
+        self.events: list[SpanEvent] | None = None
+        self.input: Any = None
+        self.output: Any = None
+        self.params: Any = None
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.usage: TokenUsage | None = None
+        self.cost: float | None = None
+        self.status = SpanStatus.OK
+        self.error: ErrorInfo | None = None
+        self.first_token_ns: int | None = None
+        self.folded = False
+
+    @property
+    def span_id(self) -> str:
+        return hex_id(self.sid)
+
+    @property
+    def parent_span_id(self) -> str | None:
+        return None if self.parent_sid is None else hex_id(self.parent_sid)
+
+    @property
+    def ctx(self) -> TraceContext:
+        return self.trace.ctx
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        if self.events is None:
+            self.events = []
+        self.events.append(SpanEvent(name, time.time_ns(), attributes or {}))
+
+    def alias(self) -> OpenSpan:
+        """A folded stand-in for this span: runs under it attach to this span."""
+        alias = OpenSpan(
+            self.trace, self.sid, self.parent_sid, self.name, self.kind, self.node, self.persona
+        )
+        alias.folded = True
+        return alias
+
+    def record(self) -> SpanRecord | None:
+        """This ended span's record (built once, on the dispatcher's thread)."""
+        return self.trace.finish(self)
