@@ -5,6 +5,15 @@ A :class:`Measurement` builds the variant and the graph and warms up; then ``run
 called once per chunk (the runner interleaves the chunks of every variant's process) and
 ``finish()`` flushes, counts and returns the raw figures. Only ``graph.invoke`` /
 ``graph.ainvoke`` is timed.
+
+A process's *turn* is one chunk, then its gap: the variant's exporters are flushed (within
+the gap) and the process idles the rest of the gap. CPU and garbage-collector time are
+counted over the turns and the final flush, not while the process waits for the others'
+turns: an idle tracer's threads still wake up (0.2 to 2.5 ms of CPU per second, measured),
+and charging that to its invocations would make the figure grow with the number of
+processes in the run. The flush in each turn is what makes leaving the waits out fair:
+exporters that batch on a timer (the OpenTelemetry SDK's every 5 s) would otherwise do a
+chunk's last exports while the process waits, uncounted.
 """
 
 from __future__ import annotations
@@ -55,10 +64,10 @@ class Measurement:
     """One variant in this process: built and warmed up at construction, measured in
     chunks by :meth:`run`, closed by :meth:`finish`.
 
-    CPU is process CPU (every thread) from the start of the first chunk to the end of the
-    final flush, idle time between chunks included: a variant's own background threads
-    are the only thing that runs then. The RSS of the first window is read between two
-    invocations, outside the timed calls, once ``window`` invocations are done.
+    CPU is process CPU (every thread) over the turns and the final flush; the CPU of the
+    whole span, waits included, is kept apart (``cpu_span_s``, ``idle_s``). The RSS of
+    the first window is read between two invocations, outside the timed calls, once
+    ``window`` invocations are done.
     """
 
     def __init__(
@@ -94,7 +103,9 @@ class Measurement:
         self._rss_base = _rss_bytes()
         self._rss_first = self._rss_last = self._rss_base
         self._gc = _GCTimer()
-        self._cpu0 = self._wall0 = 0.0
+        self._cpu_first = 0.0  # process CPU at the start of the first turn
+        self._turn_end = 0.0  # wall clock at the end of the last turn
+        self._turns_s = self._turns_cpu_s = self._idle_s = 0.0
 
     def _invoke(self, start: int, n: int) -> list[int]:
         """Run invocations ``start`` .. ``start + n - 1``; their wall times in ns."""
@@ -126,14 +137,29 @@ class Measurement:
         else:
             self._loop.run_until_complete(asyncio.sleep(seconds))
 
+    def _settle(self, gap: float) -> None:
+        """The end of a turn: flush the exporters within ``gap``, idle the rest of it."""
+        if gap <= 0:
+            return
+        deadline = time.perf_counter() + gap
+        self.variant.flush(gap)
+        self._idle(deadline - time.perf_counter())
+
+    def _waited(self) -> None:
+        """Account the wait since the last turn (the other processes' turns)."""
+        if self.chunks:
+            self._idle_s += time.perf_counter() - self._turn_end
+
     def run(self, k: int, cycle: int = 0, gap: float = 0.0) -> None:
-        """Run the next ``k`` invocations, then stay idle ``gap`` seconds."""
+        """One turn: the next ``k`` invocations, then the exporters' flush and idle time,
+        ``gap`` seconds together."""
         done = len(self.durations)
         k = min(k, self.n - done)
+        self._waited()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         if not self.chunks:
-            gc.callbacks.append(self._gc)
-            self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
-        cpu0 = time.process_time()
+            self._cpu_first = cpu0
+        gc.callbacks.append(self._gc)
         first = self.window - done
         if 0 < first < k:  # the first window ends inside this chunk
             self.durations += self._invoke(self.warmup + done, first)
@@ -144,15 +170,20 @@ class Measurement:
         self._rss_last = _rss_bytes()
         if first == k:
             self._rss_first = self._rss_last
-        self._idle(gap)
-        self.chunks.append({"cycle": cycle, "n": k, "cpu_s": time.process_time() - cpu0})
+        self._settle(gap)
+        gc.callbacks.remove(self._gc)
+        cpu = time.process_time() - cpu0
+        self._turn_end = time.perf_counter()
+        self._turns_s += self._turn_end - wall0
+        self._turns_cpu_s += cpu
+        self.chunks.append({"cycle": cycle, "n": k, "cpu_s": cpu})
 
     def finish(self) -> dict[str, Any]:
         """Flush, count, shut down; the raw figures of the measured run."""
         if not self.chunks:
             raise RuntimeError("finish() before any run()")
-        gc.callbacks.remove(self._gc)
-        flush0 = time.perf_counter()
+        self._waited()
+        flush0, cpu0 = time.perf_counter(), time.process_time()
         self.variant.flush(self.flush_timeout)
         cpu1, wall1 = time.process_time(), time.perf_counter()
         peak_rss = _peak_rss_bytes()  # before counting: a store read is the benchmark's
@@ -173,10 +204,12 @@ class Measurement:
             "warmup": self.warmup,
             "durations_ns": self.durations,
             "chunks": self.chunks,
-            "cpu_s": cpu1 - self._cpu0,
+            "cpu_s": self._turns_cpu_s + cpu1 - cpu0,
+            "cpu_span_s": cpu1 - self._cpu_first,
+            "idle_s": self._idle_s,
             "gc_s": self._gc.seconds,
             "gc_collections": self._gc.collections,
-            "wall_s": wall1 - self._wall0,
+            "wall_s": self._turns_s + wall1 - flush0,
             "flush_s": wall1 - flush0,
             "shutdown_s": stop_s,
             "rss_start": self._rss_start,

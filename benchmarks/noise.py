@@ -105,7 +105,7 @@ def paired_overhead(
     raw: dict[str, Any], floor: dict[str, Any], spans: int
 ) -> tuple[Spread | None, Spread | None]:
     """Per-cycle (wall, CPU) above the floor, in us per span. Wall: the chunk medians'
-    difference. CPU: process CPU per invocation of the chunks and their idle gaps."""
+    difference. CPU: process CPU per invocation of the turns (chunk, flush, idle gap)."""
 
     def wall(a: Cycle, b: Cycle) -> float:
         return (statistics.median(a.durations_ns) - statistics.median(b.durations_ns)) / 1e3 / spans

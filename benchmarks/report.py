@@ -49,7 +49,7 @@ class Summary:
     p50_us: float
     p95_us: float
     p99_us: float
-    cpu_us: float  #: process CPU (all threads) per invocation
+    cpu_us: float  #: process CPU (all threads) per invocation, over its turns
     gc_us: float  #: time in the garbage collector per invocation (pauses every thread)
     full_gcs: int  #: full (generation 2) collections during the measured runs
     peak_rss_mib: float
@@ -65,8 +65,10 @@ class Summary:
     health: dict[str, Any] | None = None
     #: per-cycle paired differences from the floor, us per span: wall (chunk medians)
     paired_over: Spread | None = None
-    #: and CPU per invocation of the chunks and their gaps
+    #: and CPU per invocation of the turns (chunk, flush and idle gap)
     paired_cpu: Spread | None = None
+    #: CPU per second while waiting for the other processes' turns (not counted above)
+    idle_cpu_ms_per_s: float | None = None
 
 
 def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
@@ -90,8 +92,9 @@ def merge_rounds(outcomes: list[Outcome]) -> list[Outcome]:
         a, b = m.raw, o.raw
         a["durations_ns"] = a["durations_ns"] + b["durations_ns"]
         a["chunks"] = a.get("chunks", []) + b.get("chunks", [])
-        for k in ("n", "warmup", "cpu_s", "wall_s", "rounds", "gc_s"):
-            a[k] = a[k] + b.get(k, 1)
+        a["rounds"] += 1
+        for k in ("n", "warmup", "cpu_s", "cpu_span_s", "idle_s", "wall_s", "gc_s"):
+            a[k] = a.get(k, 0) + b.get(k, 0)
         a["gc_collections"] = [
             x + y for x, y in zip(a["gc_collections"], b["gc_collections"], strict=True)
         ]
@@ -140,6 +143,9 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[tuple[str, str], Summary]:
             flush_s=raw["flush_s"],
             shutdown_s=raw["shutdown_s"],
             health=raw.get("health"),
+            idle_cpu_ms_per_s=(raw["cpu_span_s"] - raw["cpu_s"]) / raw["idle_s"] * 1e3
+            if raw.get("idle_s")
+            else None,
         )
     for (mode, variant), s in out.items():
         floor = out.get((mode, FLOOR))
@@ -194,7 +200,7 @@ def render_noise(summaries: dict[tuple[str, str], Summary], mode: str) -> list[s
         f"noise, paired per cycle against '{FLOOR}' ({cycles} cycles): us per span, "
         "median [q25, q75] of the cycles' differences, +- a rough 95 % interval of the median",
         f"{'variant':<18} {'over/span':>9} {'paired wall':>36} {'cpu over/span':>13} "
-        f"{'paired cpu (chunk + gap)':>36}",
+        f"{'paired cpu (turns)':>36}",
     ]
     for s in rows:
         lines.append(

@@ -162,3 +162,42 @@ def test_async_measurement_keeps_one_event_loop_across_chunks(tmp_path: Path):
     raw = m.finish()
     assert loop.is_closed()
     assert len(raw["durations_ns"]) == 6 and raw["cpu_s"] > 0
+
+
+def test_cpu_counts_the_turns_and_leaves_out_the_waits_between_them(tmp_path: Path):
+    import threading
+    import time
+
+    flushes: list[float] = []
+    burn, stop = threading.Event(), threading.Event()
+
+    def spin() -> None:  # a background thread busy only while the process waits
+        while not stop.is_set():
+            if not burn.wait(0.01):
+                continue
+            while burn.is_set():
+                sum(range(1000))
+
+    threading.Thread(target=spin, daemon=True).start()
+    m = Measurement(
+        "none",
+        "sync",
+        4,
+        1,
+        "http://127.0.0.1:9",
+        tmp_path,
+        flush_timeout=7.0,
+        builder=lambda e, w: Variant(flush=flushes.append),
+    )
+    flushes.clear()  # the warm-up's
+    m.run(2, 0, gap=0.05)
+    burn.set()
+    time.sleep(0.4)  # another process's turn
+    burn.clear()
+    m.run(2, 1, gap=0.05)
+    raw = m.finish()
+    stop.set()
+    assert flushes == [0.05, 0.05, 7.0]  # each turn flushes within its gap, then the end
+    assert raw["idle_s"] >= 0.4
+    assert raw["cpu_span_s"] - raw["cpu_s"] >= 0.05  # the spinning, outside the turns
+    assert raw["cpu_s"] == pytest.approx(sum(c["cpu_s"] for c in raw["chunks"]), abs=0.05)
