@@ -4,10 +4,13 @@ what ``Tracer.start_span`` would export, for fewer objects and less CPU."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import enum
 import gc
 import inspect
+import sys
 import textwrap
+import threading
 import uuid
 from typing import Any
 
@@ -311,6 +314,41 @@ def test_queued_spans_keep_few_objects_for_the_garbage_collector() -> None:
     per_span = (len(gc.get_objects()) - before) / len(records)
     tp.shutdown()
     assert per_span <= 2.5, per_span  # a ReadableSpan and its SpanContext (start_span: ~14)
+
+
+def numbered_trace(i: int) -> list[SpanRecord]:
+    """:func:`make_trace` with trace and span ids of its own."""
+    ids = {c * 16: f"{i + 1:08x}{n:08x}" for n, c in enumerate("abcde", 1)}
+    return [
+        dataclasses.replace(
+            r, span_id=ids[r.span_id], parent_span_id=r.parent_span_id and ids[r.parent_span_id]
+        )
+        for r in make_trace(f"{i + 1:032x}")
+    ]
+
+
+def test_a_sink_shared_by_threads_keeps_each_span_in_its_trace() -> None:
+    collect = Collect()
+    tp = SDKTracerProvider()
+    tp.add_span_processor(collect)
+    sink = OTelSink(tp, MeterProvider())
+    chunks = [[r for i in range(t, 200, 4) for r in numbered_trace(i)] for t in range(4)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(target=lambda c=c: [sink.export([r]) for r in c]) for c in chunks
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert len(collect.spans) == 1000
+    for span in collect.spans:
+        assert span.context.trace_id == span.context.span_id >> 32  # numbered_trace's ids
+        assert span.parent is None or span.parent.trace_id == span.context.trace_id
 
 
 def test_other_tracers_and_providers_are_not_written_directly() -> None:

@@ -140,17 +140,17 @@ class DirectSpans:
         self._event = event
         self._bounded_list = bounded_list
         self._hashed_resource = hashed_resource
-        self._resource_of: Any = None  # the tracer's resource, and the copy spans carry
-        self._resource: Any = None
+        # The tracer's resource and the copy spans carry; the last record's TraceContext
+        # and its trace id. Each swapped as one tuple: sinks shared by several handlers
+        # export from several threads.
+        self._resource: tuple[Any, Any] = (None, None)
+        self._last_trace: tuple[Any, int] = (None, 0)
         self._noop_hooks = noop_hooks
         self._keep_all = keep_all  # samplers known to record and sample every record
         self._samples_all = False
         self._record_and_sample = record_and_sample
-        self._checked: tuple[Any, ...] | None = None
-        self._usable = False
+        self._checked: tuple[Any, bool] = (None, False)  # processors, and whether usable
         self._plain_up_to = 0  # spans with at most this many attributes keep the plain dict
-        self._trace: Any = None  # the last record's TraceContext, and its trace id
-        self._trace_id = 0
         # span id -> SpanContext built for a child, reused when that span itself comes
         self._contexts: dict[int, SpanContext] = {}
 
@@ -159,9 +159,8 @@ class DirectSpans:
         (checked again whenever a processor is added)."""
         tracer = self._tracer
         processors = tracer.span_processor._span_processors
-        if processors is not self._checked:
-            self._checked = processors
-            self._usable = only_on_end(processors, self._noop_hooks)
+        if processors is not self._checked[0]:
+            self._checked = (processors, only_on_end(processors, self._noop_hooks))
         self._samples_all = any(tracer.sampler is sampler for sampler in self._keep_all)
         limits = tracer._span_limits
         self._plain_up_to = (
@@ -171,19 +170,19 @@ class DirectSpans:
             if limits.max_span_attributes is None
             else limits.max_span_attributes
         )
-        if tracer.resource is not self._resource_of:  # changes after a fork
-            self._resource_of = tracer.resource
-            self._resource = self._hashed_resource(tracer.resource)
-        return self._usable and bool(tracer._is_enabled())
+        if tracer.resource is not self._resource[0]:  # changes after a fork
+            self._resource = (tracer.resource, self._hashed_resource(tracer.resource))
+        return self._checked[1] and bool(tracer._is_enabled())
 
     def write(
         self, record: SpanRecord, name: str, kind: trace.SpanKind, attributes: dict[str, Any]
     ) -> None:
         """Sample ``record`` and hand it to the span processors as a finished span."""
         tracer = self._tracer
-        if record.trace is not self._trace:  # records of a trace mostly come together
-            self._trace, self._trace_id = record.trace, int(record.trace.trace_id, 16)
-        trace_id = self._trace_id
+        last = self._last_trace
+        if record.trace is not last[0]:  # records of a trace mostly come together
+            last = self._last_trace = (record.trace, int(record.trace.trace_id, 16))
+        trace_id = last[1]
         span_id = int(record.span_id, 16)
         parent = self._parent(trace_id, record.parent_span_id)
         attrs: Mapping[str, Any]
@@ -222,7 +221,7 @@ class DirectSpans:
                 name=name,
                 context=context,
                 parent=parent,
-                resource=self._resource,
+                resource=self._resource[1],
                 attributes=attrs,
                 events=events,
                 links=(),
