@@ -361,6 +361,17 @@ def test_other_tracers_and_providers_are_not_written_directly() -> None:
     assert not writer.usable()  # a processor added later is seen
 
 
+def test_a_moved_sdk_part_means_start_span() -> None:
+    for part in ("_span_limits", "_instrumentation_scope", "_tracer_metrics", "_is_enabled"):
+        tracer = SDKTracerProvider().get_tracer("t")
+        assert direct_spans(tracer) is not None
+        if part == "_is_enabled":  # a method: shadowed by something not callable
+            tracer._is_enabled = None  # type: ignore[method-assign,assignment]
+        else:
+            del tracer.__dict__[part]
+        assert direct_spans(tracer) is None, part  # the sink then goes through start_span
+
+
 def _does_nothing(method: Any) -> bool:
     (func,) = ast.parse(textwrap.dedent(inspect.getsource(method))).body
     assert isinstance(func, ast.FunctionDef)

@@ -22,12 +22,13 @@ parents are local and sampled), and a span over the tracer's attribute or event 
 gets the SDK's ``BoundedAttributes`` and ``BoundedList``. The tracer's own metrics
 (``otel.sdk.span.*``, when turned on) are recorded as ``start_span`` records them.
 
-This reads private parts of the SDK, all in :func:`direct_spans`: the tracer's span
-limits, instrumentation scope, enabled switch and span metrics, and the processors of
-its multi span processor. It is used only when they are all there, the tracer is the
-SDK's own class, and every span processor does its work in ``on_end`` alone (its
-``on_start`` and ``_on_ending`` are the SDK's no-ops, as in ``BatchSpanProcessor`` and
-``SimpleSpanProcessor``); otherwise the sink goes through ``start_span`` as before.
+This reads private parts of the SDK, all in :func:`direct_spans` (once) and
+:meth:`DirectSpans.usable` (once per batch): the tracer's span limits, instrumentation
+scope, span metrics and enabled switch, and the processors of its multi span processor.
+It is used only when they are all there, the tracer is the SDK's own class, and every
+span processor does its work in ``on_end`` alone (its ``on_start`` and ``_on_ending``
+are the SDK's no-ops, as in ``BatchSpanProcessor`` and ``SimpleSpanProcessor``);
+otherwise the sink goes through ``start_span`` as before.
 ``tests/test_otel_direct_spans.py`` fails when an SDK release moves these parts.
 """
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -58,7 +60,25 @@ _EMPTY_CONTEXT = otel_context.Context()
 _MAX_PENDING_PARENTS = 8192  # parent contexts kept for parents still to come
 
 
-def _sdk() -> Any:
+@dataclass(frozen=True)
+class _Parts:
+    """What :class:`DirectSpans` uses of the SDK and of one SDK tracer."""
+
+    readable_span: Callable[..., Any]
+    event: Callable[..., Any]
+    bounded_list: Any
+    hashed_resource: Callable[[Any], Any]
+    noop_hooks: frozenset[Any]  # on_start and _on_ending methods that do nothing
+    keep_all: tuple[Any, ...]  # samplers known to record and sample every record
+    record_and_sample: Any
+    limits: Any  # the tracer's private parts from here on
+    scope: Any
+    span_metrics: Callable[[Any, Any], Callable[[], None]]
+
+
+def direct_spans(tracer: Any) -> DirectSpans | None:
+    """A :class:`DirectSpans` for ``tracer`` when it is an SDK tracer whose parts are
+    where this SDK version keeps them, else ``None``."""
     try:
         from opentelemetry.sdk import trace as sdk_trace
         from opentelemetry.sdk.trace import export, sampling
@@ -67,90 +87,61 @@ def _sdk() -> Any:
         from ._otel_resource import HashedResource
     except ImportError:
         return None
-    return sdk_trace, export, sampling, BoundedList, HashedResource
-
-
-def _noop_hooks(sdk_trace: Any, export: Any) -> frozenset[Any]:
-    """The SDK's ``on_start`` and ``_on_ending`` methods that do nothing."""
-    owners = (sdk_trace.SpanProcessor, export.BatchSpanProcessor, export.SimpleSpanProcessor)
-    return frozenset(getattr(cls, hook) for cls in owners for hook in ("on_start", "_on_ending"))
-
-
-def only_on_end(processors: Sequence[Any], noop: frozenset[Any]) -> bool:
-    """True when every processor's ``on_start`` and ``_on_ending`` are no-ops."""
-    return all(
-        getattr(type(p), "on_start", None) in noop and getattr(type(p), "_on_ending", None) in noop
-        for p in processors
-    )
-
-
-def direct_spans(tracer: Any) -> DirectSpans | None:
-    """A :class:`DirectSpans` for ``tracer`` when it is an SDK tracer whose parts are
-    where this SDK version keeps them, else ``None``."""
-    sdk = _sdk()
-    if sdk is None:
-        return None
-    sdk_trace, export, sampling, bounded_list, hashed_resource = sdk
     if type(tracer) is not sdk_trace.Tracer:
         return None
+    owners = (sdk_trace.SpanProcessor, export.BatchSpanProcessor, export.SimpleSpanProcessor)
     try:
-        parts = {
-            "multi": tracer.span_processor,
-            "processors": tracer.span_processor._span_processors,
-            "limits": tracer._span_limits,
-            "scope": tracer._instrumentation_scope,
-            "enabled": tracer._is_enabled,
-            "span_metrics": tracer._tracer_metrics.start_span,
-            "sampler": tracer.sampler,
-            "resource": tracer.resource,
-            "info": tracer.instrumentation_info,
-        }
+        parts = _Parts(
+            readable_span=sdk_trace.ReadableSpan,
+            event=sdk_trace.Event,
+            bounded_list=BoundedList,
+            hashed_resource=HashedResource,
+            noop_hooks=frozenset(getattr(c, h) for c in owners for h in ("on_start", "_on_ending")),
+            keep_all=(sampling.ALWAYS_ON, sampling.DEFAULT_ON),
+            record_and_sample=sampling.Decision.RECORD_AND_SAMPLE,
+            limits=tracer._span_limits,
+            scope=tracer._instrumentation_scope,
+            span_metrics=tracer._tracer_metrics.start_span,
+        )
+        processors = tracer.span_processor._span_processors
+        enabled = tracer._is_enabled
     except AttributeError:
         return None
-    if not isinstance(parts["processors"], tuple) or not callable(parts["enabled"]):
+    if not isinstance(processors, tuple) or not callable(enabled):
         return None
-    return DirectSpans(
-        tracer,
-        sdk_trace.ReadableSpan,
-        sdk_trace.Event,
-        bounded_list,
-        hashed_resource,
-        _noop_hooks(sdk_trace, export),
-        (sampling.ALWAYS_ON, sampling.DEFAULT_ON),
-        sampling.Decision.RECORD_AND_SAMPLE,
+    return DirectSpans(tracer, parts)
+
+
+def only_on_end(processors: Sequence[Any], noop_hooks: frozenset[Any]) -> bool:
+    """True when every processor's ``on_start`` and ``_on_ending`` are no-ops."""
+    return all(
+        getattr(type(p), "on_start", None) in noop_hooks
+        and getattr(type(p), "_on_ending", None) in noop_hooks
+        for p in processors
     )
 
 
 class DirectSpans:
     """Writes records as finished SDK spans to the span processors of one SDK tracer."""
 
-    def __init__(
-        self,
-        tracer: Any,
-        readable_span: Callable[..., Any],
-        event: Callable[..., Any],
-        bounded_list: Any,
-        hashed_resource: Callable[[Any], Any],
-        noop_hooks: frozenset[Any],
-        keep_all: tuple[Any, ...],
-        record_and_sample: Any,
-    ) -> None:
+    def __init__(self, tracer: Any, parts: _Parts) -> None:
         self._tracer = tracer
-        self._readable_span = readable_span
-        self._event = event
-        self._bounded_list = bounded_list
-        self._hashed_resource = hashed_resource
-        # The tracer's resource and the copy spans carry; the last record's TraceContext
-        # and its trace id. Each swapped as one tuple: sinks shared by several handlers
-        # export from several threads.
+        self._parts = parts
+        limits = parts.limits
+        self._plain_up_to = (  # spans with at most this many attributes keep the plain dict
+            -1  # values to truncate: the SDK's BoundedAttributes does it
+            if limits.max_span_attribute_length is not None
+            else sys.maxsize
+            if limits.max_span_attributes is None
+            else limits.max_span_attributes
+        )
+        self._samples_all = False
+        # Each swapped as one tuple (a sink shared by several handlers exports from several
+        # threads): the processors checked and the verdict; the tracer's resource and the
+        # copy spans carry; the last record's TraceContext and its trace id.
+        self._checked: tuple[Any, bool] = (None, False)
         self._resource: tuple[Any, Any] = (None, None)
         self._last_trace: tuple[Any, int] = (None, 0)
-        self._noop_hooks = noop_hooks
-        self._keep_all = keep_all  # samplers known to record and sample every record
-        self._samples_all = False
-        self._record_and_sample = record_and_sample
-        self._checked: tuple[Any, bool] = (None, False)  # processors, and whether usable
-        self._plain_up_to = 0  # spans with at most this many attributes keep the plain dict
         # span id -> SpanContext built for a child, reused when that span itself comes
         self._contexts: dict[int, SpanContext] = {}
 
@@ -160,25 +151,18 @@ class DirectSpans:
         tracer = self._tracer
         processors = tracer.span_processor._span_processors
         if processors is not self._checked[0]:
-            self._checked = (processors, only_on_end(processors, self._noop_hooks))
-        self._samples_all = any(tracer.sampler is sampler for sampler in self._keep_all)
-        limits = tracer._span_limits
-        self._plain_up_to = (
-            -1  # values to truncate: the SDK's BoundedAttributes does it
-            if limits.max_span_attribute_length is not None
-            else sys.maxsize
-            if limits.max_span_attributes is None
-            else limits.max_span_attributes
-        )
+            self._checked = (processors, only_on_end(processors, self._parts.noop_hooks))
+        self._samples_all = any(tracer.sampler is s for s in self._parts.keep_all)
         if tracer.resource is not self._resource[0]:  # changes after a fork
-            self._resource = (tracer.resource, self._hashed_resource(tracer.resource))
+            self._resource = (tracer.resource, self._parts.hashed_resource(tracer.resource))
         return self._checked[1] and bool(tracer._is_enabled())
 
     def write(
         self, record: SpanRecord, name: str, kind: trace.SpanKind, attributes: dict[str, Any]
     ) -> None:
-        """Sample ``record`` and hand it to the span processors as a finished span."""
-        tracer = self._tracer
+        """Sample ``record`` and hand it to the span processors as a finished span
+        (``attributes``: clean values, from :func:`~._otel_attrs.span_attributes`)."""
+        tracer, parts = self._tracer, self._parts
         last = self._last_trace
         if record.trace is not last[0]:  # records of a trace mostly come together
             last = self._last_trace = (record.trace, int(record.trace.trace_id, 16))
@@ -187,7 +171,7 @@ class DirectSpans:
         parent = self._parent(trace_id, record.parent_span_id)
         attrs: Mapping[str, Any]
         if self._samples_all:
-            decision = self._record_and_sample
+            decision = parts.record_and_sample
             flags, state, attrs = _SAMPLED, _DEFAULT_STATE, attributes
         else:
             ctx = _EMPTY_CONTEXT
@@ -197,13 +181,13 @@ class DirectSpans:
             decision = result.decision
             flags = _SAMPLED if decision.is_sampled() else _NOT_SAMPLED
             state, attrs = result.trace_state, result.attributes
-        tracer._tracer_metrics.start_span(parent, decision)()
+        parts.span_metrics(parent, decision)()
         if not decision.is_recording():
             return
         context = self._contexts.pop(span_id, None)
         if context is None or context[0] != trace_id or context[3] != flags or state:
             context = SpanContext(trace_id, span_id, False, flags, state)  # state: not empty
-        limits = tracer._span_limits
+        limits = parts.limits
         if attrs is not attributes or len(attrs) > self._plain_up_to:
             attrs = BoundedAttributes(
                 limits.max_span_attributes,
@@ -215,9 +199,9 @@ class DirectSpans:
         if record.status is SpanStatus.OK and not record.events:
             status = _OK
         else:
-            status, events = self._outcome(record, limits)
+            status, events = self._outcome(record)
         tracer.span_processor.on_end(
-            self._readable_span(
+            parts.readable_span(
                 name=name,
                 context=context,
                 parent=parent,
@@ -230,7 +214,7 @@ class DirectSpans:
                 status=status,
                 start_time=record.start_ns,
                 end_time=max(record.end_ns, record.start_ns),
-                instrumentation_scope=tracer._instrumentation_scope,
+                instrumentation_scope=parts.scope,
             )
         )
 
@@ -248,7 +232,7 @@ class DirectSpans:
             self._contexts[span_id] = context
         return context
 
-    def _outcome(self, record: SpanRecord, limits: Any) -> tuple[Status, Sequence[Any]]:
+    def _outcome(self, record: SpanRecord) -> tuple[Status, Sequence[Any]]:
         """The span's status and events (the record's, then "exception" on an error)."""
         error = record.error if record.status is SpanStatus.ERROR else None
         if error is None:
@@ -262,11 +246,10 @@ class DirectSpans:
             status = Status(StatusCode.ERROR, f"{error.type}: {error.message}")
             exception = {"exception.type": error.type, "exception.message": error.message}
             events.append(("exception", attributes_of(exception), record.end_ns))
-        return status, self._events(events, limits)
+        return status, self._events(events)
 
-    def _events(
-        self, events: Sequence[tuple[str, Mapping[str, Any], int]], limits: Any
-    ) -> Sequence[Any]:
+    def _events(self, events: Sequence[tuple[str, Mapping[str, Any], int]]) -> Sequence[Any]:
+        limits = self._parts.limits
         most, longest = limits.max_event_attributes, limits.max_attribute_length
         out = []
         for name, attributes, time_ns in events:
@@ -274,7 +257,7 @@ class DirectSpans:
                 attributes = BoundedAttributes(
                     most, attributes, immutable=True, max_value_len=longest
                 )
-            out.append(self._event(name, attributes, time_ns))
+            out.append(self._parts.event(name, attributes, time_ns))
         if limits.max_events is not None and len(out) > limits.max_events:
-            return self._bounded_list.from_seq(limits.max_events, out)  # type: ignore[no-any-return]
+            return self._parts.bounded_list.from_seq(limits.max_events, out)  # type: ignore[no-any-return]
         return tuple(out)
