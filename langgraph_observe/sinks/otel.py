@@ -19,6 +19,13 @@ the provider's generator otherwise. Parents therefore link up whatever order the
 come in, and the ids match the local store and Langfuse. A provider that is not the
 SDK's keeps its own span ids; trace ids still match, parent links then do not.
 
+**Cost.** With an SDK tracer whose span processors only act when spans end (the SDK's
+batch and simple processors), the sink skips ``start_span`` and hands the processors the
+finished span the SDK would have built (see :mod:`._otel_spans`): the same content,
+sampled by the provider's sampler, for half the CPU and far fewer objects for the
+garbage collector while spans wait in the batch queue. Other tracers and processors get
+spans through ``start_span``.
+
 Metrics (low-cardinality attributes only):
 
 * ``gen_ai.client.token.usage`` (histogram, ``{token}``): ``gen_ai.operation.name``,
