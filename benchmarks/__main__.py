@@ -50,9 +50,11 @@ def _method(plan: Plan, rounds: int, per: str = "variant") -> str:
     return (
         f"Interleaved: {rounds} process{'es' if rounds > 1 else ''} per {per} and mode, all "
         f"of a mode alive at once, each measuring {plan.n} invocations after {plan.warmup} "
-        f"warm-up; {plan.cycles} cycles, each running one chunk of up to {plan.chunk} "
-        f"invocations in every process, one process at a time, in a shuffled order "
-        f"(seed {plan.seed}); {plan.gap:g} s idle after each chunk, in its own process."
+        f"warm-up;\n  {plan.cycles} cycles: in each, every process runs one chunk of up to "
+        f"{plan.chunk} invocations, one process at a time, in a shuffled order (seed "
+        f"{plan.seed});\n  each chunk is followed by a {plan.gap:g} s gap in its own process "
+        "(its exporters flushed within it, then idle);\n  CPU and GC time are counted over "
+        "the chunks, their gaps and the final flush, not while a process waits for the others."
     )
 
 

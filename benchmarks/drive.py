@@ -208,8 +208,8 @@ def run_interleaved(
         for spec in specs:
             children.append(_Child(spec, plan))
         for c in children:
-            took = c.wait_ready()
-            state = "ready" if c.live else f"{c.outcome.status}: {c.outcome.reason}"  # type: ignore[union-attr]
+            took, o = c.wait_ready(), c.outcome
+            state = "ready" if o is None else f"{o.status}: {o.reason}"
             progress(f"{c.spec.mode:<5} {c.spec.label:<18} {state} ({took:.1f}s)")
         started = time.perf_counter()
         for cycle in range(plan.cycles):

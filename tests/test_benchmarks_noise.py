@@ -52,7 +52,7 @@ def _raw(chunks: list[tuple[int, list[int], float]]) -> dict[str, Any]:
     }
 
 
-def test_quantile_interpolates_between_ranks():
+def test_quantile_interpolates_between_ranks() -> None:
     assert quantile([4, 1, 3, 2], 0.25) == pytest.approx(1.75)
     assert quantile([4, 1, 3, 2], 0.5) == pytest.approx(2.5)
     assert quantile([4, 1, 3, 2], 1.0) == 4
@@ -61,14 +61,14 @@ def test_quantile_interpolates_between_ranks():
         quantile([], 0.5)
 
 
-def test_spread_and_its_notch():
+def test_spread_and_its_notch() -> None:
     s = spread([10.0, 20.0, 30.0, 40.0, 50.0])
     assert s == Spread(median=30.0, q25=20.0, q75=40.0, cycles=5)
     assert s.notch == pytest.approx(1.58 * 20.0 / math.sqrt(5))
     assert spread([]) is None
 
 
-def test_by_cycle_pools_the_rounds_of_a_variant():
+def test_by_cycle_pools_the_rounds_of_a_variant() -> None:
     a = _raw([(0, [1, 2], 0.1), (1, [3, 4], 0.2)])
     b = _raw([(0, [5], 0.3), (1, [6, 7, 8], 0.4)])
     merged = report.merge_rounds(
@@ -82,23 +82,24 @@ def test_by_cycle_pools_the_rounds_of_a_variant():
     assert cycles[1].cpu_s == pytest.approx(0.6)
 
 
-def test_by_cycle_rejects_chunks_that_do_not_cover_the_durations():
+def test_by_cycle_rejects_chunks_that_do_not_cover_the_durations() -> None:
     raw = _raw([(0, [1, 2], 0.1)])
     raw["durations_ns"].append(3)
     with pytest.raises(ValueError, match="chunks cover 2"):
         by_cycle(raw)
 
 
-def test_paired_overhead_cancels_the_machine_drift():
+def test_paired_overhead_cancels_the_machine_drift() -> None:
     # The machine slows down 3x over the run; the variant costs 10 us per span more
     # (CPU: 20 us per span) in every cycle. Pooled medians would mix the cycles; the
     # per-cycle pairs do not.
-    floor_chunks, variant_chunks = [], []
+    floor_chunks: list[tuple[int, list[int], float]] = []
+    variant_chunks: list[tuple[int, list[int], float]] = []
     for cycle, base in enumerate([4_000_000, 6_000_000, 12_000_000, 5_000_000]):
         floor_chunks.append((cycle, [base - 1000, base, base + 1000], 3 * base / 1e9))
         extra = 10_000 * SPANS
-        cpu = 3 * (base + 2 * extra) / 1e9
-        variant_chunks.append((cycle, [base + extra - 500, base + extra, base + extra + 9], cpu))
+        cpu_s = 3 * (base + 2 * extra) / 1e9
+        variant_chunks.append((cycle, [base + extra - 500, base + extra, base + extra + 9], cpu_s))
     wall, cpu = paired_overhead(_raw(variant_chunks), _raw(floor_chunks), SPANS)
     assert wall is not None and cpu is not None
     assert (wall.median, wall.q25, wall.q75, wall.cycles) == pytest.approx((10.0, 10.0, 10.0, 4))
@@ -106,7 +107,7 @@ def test_paired_overhead_cancels_the_machine_drift():
     assert cpu.q75 - cpu.q25 == pytest.approx(0.0, abs=1e-6)
 
 
-def test_paired_uses_only_the_cycles_both_ran():
+def test_paired_uses_only_the_cycles_both_ran() -> None:
     mine = _raw([(0, [200], 0.0), (1, [300], 0.0), (2, [999], 0.0)])
     ref = _raw([(0, [100], 0.0), (1, [100], 0.0)])
     s = paired(mine, ref, ratio_of_medians)
@@ -116,7 +117,7 @@ def test_paired_uses_only_the_cycles_both_ran():
     assert paired(mine, _raw([(7, [1], 0.0)]), ratio_of_medians) is None
 
 
-def test_summarize_pairs_every_variant_with_the_floor_but_not_the_floor():
+def test_summarize_pairs_every_variant_with_the_floor_but_not_the_floor() -> None:
     floor = _raw([(0, [1_000_000], 0.001), (1, [2_000_000], 0.002)])
     slower = _raw([(0, [1_140_000], 0.001), (1, [2_280_000], 0.002)])
     outcomes = [
@@ -136,7 +137,7 @@ def test_summarize_pairs_every_variant_with_the_floor_but_not_the_floor():
     assert "observe-local" in text.split("noise, paired")[1]
 
 
-def test_measurement_runs_in_chunks_and_reads_the_first_window_between_them(tmp_path: Path):
+def test_measurement_runs_in_chunks_and_reads_the_first_window_between_them(tmp_path: Path) -> None:
     m = Measurement(
         "none", "sync", 20, 2, "http://127.0.0.1:9", tmp_path, builder=lambda e, w: Variant()
     )
@@ -151,7 +152,7 @@ def test_measurement_runs_in_chunks_and_reads_the_first_window_between_them(tmp_
     assert sorted(by_cycle(raw)) == [0, 1, 2]
 
 
-def test_async_measurement_keeps_one_event_loop_across_chunks(tmp_path: Path):
+def test_async_measurement_keeps_one_event_loop_across_chunks(tmp_path: Path) -> None:
     m = Measurement(
         "none", "async", 6, 1, "http://127.0.0.1:9", tmp_path, builder=lambda e, w: Variant()
     )
@@ -164,7 +165,7 @@ def test_async_measurement_keeps_one_event_loop_across_chunks(tmp_path: Path):
     assert len(raw["durations_ns"]) == 6 and raw["cpu_s"] > 0
 
 
-def test_cpu_counts_the_turns_and_leaves_out_the_waits_between_them(tmp_path: Path):
+def test_cpu_counts_the_turns_and_leaves_out_the_waits_between_them(tmp_path: Path) -> None:
     import threading
     import time
 
