@@ -55,6 +55,7 @@ from opentelemetry.sdk.trace.sampling import (  # noqa: E402
 )
 from opentelemetry.trace import NoOpTracer, TraceState  # noqa: E402
 
+from langgraph_observe.sinks._otel_sdk import FinishedSpan  # noqa: E402
 from langgraph_observe.sinks._otel_spans import direct_spans  # noqa: E402
 from langgraph_observe.sinks.otel import OTelSink  # noqa: E402
 
@@ -410,3 +411,4 @@ def test_sdk_parts_read_by_direct_spans_are_still_there() -> None:
             assert _does_nothing(getattr(cls, hook)), (cls, hook)
     writer = direct_spans(tracer)
     assert writer is not None and writer.usable()
+    assert writer._parts.readable_span is FinishedSpan  # it reads the span's containers

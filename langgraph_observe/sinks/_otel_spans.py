@@ -14,7 +14,8 @@ to the provider's processors' ``on_end``, as ``Span.end`` does. What is shared i
 the parent ``SpanContext`` (siblings share it, and the parent span reuses it as its own
 context), trace flags, statuses, empty event and link tuples. Attribute values come
 clean from :func:`~._otel_attrs.span_attributes`. Two GC-tracked objects stay per span:
-the ``ReadableSpan`` and its ``SpanContext``.
+the ``ReadableSpan`` and its ``SpanContext``. The span and its resource are cheaper
+subclasses for the OTLP encoder (:mod:`._otel_sdk`).
 
 Sampling and limits are the SDK's: the provider's sampler decides (its ``ALWAYS_ON`` and
 default ``ParentBased(ALWAYS_ON)`` samplers are known to keep every record: the records'
@@ -84,7 +85,7 @@ def direct_spans(tracer: Any) -> DirectSpans | None:
         from opentelemetry.sdk.trace import export, sampling
         from opentelemetry.sdk.util import BoundedList
 
-        from ._otel_resource import HashedResource
+        from ._otel_sdk import FinishedSpan, HashedResource
     except ImportError:
         return None
     if type(tracer) is not sdk_trace.Tracer:
@@ -92,7 +93,7 @@ def direct_spans(tracer: Any) -> DirectSpans | None:
     owners = (sdk_trace.SpanProcessor, export.BatchSpanProcessor, export.SimpleSpanProcessor)
     try:
         parts = _Parts(
-            readable_span=sdk_trace.ReadableSpan,
+            readable_span=_finished_span(FinishedSpan, sdk_trace.ReadableSpan, tracer.resource),
             event=sdk_trace.Event,
             bounded_list=BoundedList,
             hashed_resource=HashedResource,
@@ -110,6 +111,17 @@ def direct_spans(tracer: Any) -> DirectSpans | None:
     if not isinstance(processors, tuple) or not callable(enabled):
         return None
     return DirectSpans(tracer, parts)
+
+
+def _finished_span(finished: Any, readable: Any, resource: Any) -> Any:
+    """:class:`~._otel_sdk.FinishedSpan` when it can read the SDK span's private
+    containers, else the SDK's ``ReadableSpan``."""
+    try:
+        probe = finished(name="probe", resource=resource, attributes={}, events=(), links=())
+        probe.dropped_attributes + probe.dropped_events + probe.dropped_links
+    except AttributeError:
+        return readable
+    return finished
 
 
 def only_on_end(processors: Sequence[Any], noop_hooks: frozenset[Any]) -> bool:
