@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -45,6 +46,18 @@ def _plan(args: argparse.Namespace, n: int) -> Plan:
     )
 
 
+def _busy(busy: dict[str, float | None]) -> str:
+    """How busy the machine was while the processes took turns."""
+    known = ", ".join(f"{mode} {b:.1f}" for mode, b in busy.items() if b is not None)
+    if not known:
+        return ""
+    return (
+        f"\n  Cores busy during the cycles ({known} of {os.cpu_count()}): one measured process "
+        "runs at a time, so more than about 1 means\n  the runner, the waiting processes' "
+        "threads or others' work shared the machine with it."
+    )
+
+
 def _method(plan: Plan, rounds: int, per: str = "variant") -> str:
     """How the run was interleaved, for the output's header."""
     return (
@@ -68,18 +81,20 @@ def _compare(args: argparse.Namespace) -> int:
     plan = _plan(args, args.n // rounds)
     print(f"n={args.n} warmup={args.warmup} modes={modes}", file=sys.stderr)
     outcomes: list[report.Outcome] = []
+    busy: dict[str, float | None] = {}
     for mode in modes:
         # 'empty-hop' differs from 'empty' only on an event loop
         here = [v for v in names if not (v == "empty-hop" and mode == "sync")]
         specs = [Spec(v, v, mode) for _ in range(rounds) for v in here]
-        outcomes += run_interleaved(specs, plan, _progress)
+        done, busy[mode] = run_interleaved(specs, plan, _progress)
+        outcomes += done
     outcomes = report.merge_rounds(outcomes)
     summaries = report.summarize(outcomes)
-    print(report.render(outcomes, summaries, modes, _method(plan, rounds)))
+    print(report.render(outcomes, summaries, modes, _method(plan, rounds) + _busy(busy)))
     print(render_goals(goals(summaries, modes)))
     if args.smoke:
         print("(smoke run: tiny n and chunks; the figures prove it runs, no more)")
-    _save(args, outcomes, summaries, {"rounds": rounds} | asdict(plan))
+    _save(args, outcomes, summaries, {"rounds": rounds, "cores_busy": busy} | asdict(plan))
     failed = [o for o in outcomes if o.status == "failed"]
     unverified = [s for s in summaries.values() if not s.verified]
     return 1 if failed or unverified else 0
@@ -94,7 +109,7 @@ def _backends_down(args: argparse.Namespace) -> int:
             Spec("refused", "observe-all", "sync", refused_url()),
             Spec("stalling", "observe-all", "sync", stalling.url),
         ]
-        outcomes = run_interleaved(specs, plan, _progress)
+        outcomes, busy = run_interleaved(specs, plan, _progress)
     finally:
         stalling.stop()
     summaries = report.summarize(outcomes)
@@ -106,14 +121,14 @@ def _backends_down(args: argparse.Namespace) -> int:
             spread = paired(raw, raws["healthy"], ratio_of_medians)
             if spread is not None:
                 ratios[cond] = spread
-    method = _method(plan, 1, per="condition")
+    method = _method(plan, 1, per="condition") + _busy({"sync": busy})
     print(
         report.render_backends_down(by_cond, args.tolerance, args.shutdown_timeout, ratios, method)
     )
     for o in outcomes:
         if o.status != "ok":
             print(f"{o.variant}: {o.status}: {o.reason}")
-    _save(args, outcomes, summaries, asdict(plan))
+    _save(args, outcomes, summaries, {"cores_busy": busy} | asdict(plan))
     healthy = by_cond.get("healthy")
     ok = healthy is not None and len(by_cond) == len(outcomes)
     for s in by_cond.values():

@@ -31,7 +31,7 @@ from .child import SKIP_EXIT
 from .receiver import OTLPCounter
 from .report import Outcome
 
-__all__ = ["Plan", "Spec", "run_interleaved"]
+__all__ = ["Plan", "Spec", "cores_busy", "run_interleaved"]
 
 _REPO = Path(__file__).resolve().parent.parent
 _CLEAN_PREFIXES = ("OTEL_", "LANGFUSE_", "TRACELOOP_", "OPENINFERENCE_")
@@ -76,6 +76,24 @@ def _child_env() -> dict[str, str]:
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO), env.get("PYTHONPATH")]))
     return env
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def cores_busy(start: tuple[int, int] | None, end: tuple[int, int] | None) -> float | None:
+    """How many cores the whole machine kept busy, on average, between two readings."""
+    if start is None or end is None or end[1] == start[1]:
+        return None
+    return (end[0] - start[0]) / (end[1] - start[1]) * (os.cpu_count() or 1)
 
 
 class _Child:
@@ -199,11 +217,13 @@ class _Child:
 
 def run_interleaved(
     specs: list[Spec], plan: Plan, progress: Callable[[str], None] = lambda line: None
-) -> list[Outcome]:
+) -> tuple[list[Outcome], float | None]:
     """Measure every spec in its own process, all alive at once, chunk by chunk in a
-    shuffled order per cycle. One outcome per spec, in the order of ``specs``."""
+    shuffled order per cycle. One outcome per spec, in the order of ``specs``; and how
+    many cores the whole machine kept busy during the cycles (None if unknown)."""
     rng = random.Random(plan.seed)
     children: list[_Child] = []
+    busy: float | None = None
     try:
         for spec in specs:
             children.append(_Child(spec, plan))
@@ -211,7 +231,7 @@ def run_interleaved(
             took, o = c.wait_ready(), c.outcome
             state = "ready" if o is None else f"{o.status}: {o.reason}"
             progress(f"{c.spec.mode:<5} {c.spec.label:<18} {state} ({took:.1f}s)")
-        started = time.perf_counter()
+        started, ticks = time.perf_counter(), _cpu_ticks()
         for cycle in range(plan.cycles):
             order = [c for c in children if c.live and c.done < plan.n]
             rng.shuffle(order)
@@ -219,6 +239,7 @@ def run_interleaved(
                 c.run_chunk(cycle)
             elapsed = time.perf_counter() - started
             progress(f"{specs[0].mode:<5} cycle {cycle + 1}/{plan.cycles} ({elapsed:.0f}s)")
+        busy = cores_busy(ticks, _cpu_ticks())
         order = [c for c in children if c.live]
         rng.shuffle(order)
         for c in order:
@@ -232,7 +253,8 @@ def run_interleaved(
             t.start()
         for t in closing:
             t.join()
-    return [
+    outcomes = [
         c.outcome or Outcome(c.spec.label, c.spec.mode, "failed", "never finished")
         for c in children
     ]
+    return outcomes, busy

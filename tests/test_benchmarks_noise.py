@@ -202,3 +202,14 @@ def test_cpu_counts_the_turns_and_leaves_out_the_waits_between_them(tmp_path: Pa
     assert raw["idle_s"] >= 0.4
     assert raw["cpu_span_s"] - raw["cpu_s"] >= 0.05  # the spinning, outside the turns
     assert raw["cpu_s"] == pytest.approx(sum(c["cpu_s"] for c in raw["chunks"]), abs=0.05)
+
+
+def test_cores_busy_between_two_readings_of_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from benchmarks.drive import cores_busy
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert cores_busy((100, 1000), (175, 1100)) == pytest.approx(1.5)
+    assert cores_busy((100, 1000), (100, 1000)) is None
+    assert cores_busy(None, (1, 2)) is None
