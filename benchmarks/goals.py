@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .noise import Spread
 from .report import Summary, lightest
 from .variants import OURS
 
@@ -22,17 +23,42 @@ class Goal:
 
 
 def _ratio_goal(
-    name: str, ours: float | None, theirs: tuple[str, float] | None, limit: float, unit: str = "us"
+    name: str,
+    ours: float | None,
+    theirs: tuple[str, float] | None,
+    limit: float,
+    unit: str = "us",
+    paired: tuple[Spread | None, Spread | None] = (None, None),
 ) -> Goal:
-    """``ours / theirs`` against ``limit`` (``n/a`` when a figure is missing)."""
+    """``ours / theirs`` against ``limit`` (``n/a`` when a figure is missing). ``paired``:
+    both sides' per-cycle spreads, shown beside the verdict so the reader can weigh it."""
     if ours is None or theirs is None or not theirs[1]:
         return Goal(name, "-", f"<= {limit:.2f} x peer", "n/a")
     r = ours / theirs[1]
+    value = f"{ours:.1f} {unit} vs {theirs[1]:.1f} {unit} = {r:.2f}x"
+    a, b = paired
+    if a is not None and b is not None and b.median:
+        value += (
+            f"; paired per cycle {a.median:.1f} +-{a.notch:.1f} vs {b.median:.1f} "
+            f"+-{b.notch:.1f} = {a.median / b.median:.2f}x"
+        )
     return Goal(
-        f"{name} vs {theirs[0]}",
-        f"{ours:.1f} {unit} vs {theirs[1]:.1f} {unit} = {r:.2f}x",
-        f"<= {limit:.2f}x",
-        "PASS" if r <= limit else "MISS",
+        f"{name} vs {theirs[0]}", value, f"<= {limit:.2f}x", "PASS" if r <= limit else "MISS"
+    )
+
+
+def _paired(
+    summaries: dict[tuple[str, str], Summary],
+    mode: str,
+    ours: Summary | None,
+    peer: tuple[str, float] | None,
+    attr: str,
+) -> tuple[Spread | None, Spread | None]:
+    """The paired spreads (``attr``) of ours and of the peer named in ``peer``."""
+    theirs = summaries.get((mode, peer[0])) if peer is not None else None
+    return (
+        getattr(ours, attr) if ours is not None else None,
+        getattr(theirs, attr) if theirs is not None else None,
     )
 
 
@@ -42,20 +68,24 @@ def goals(summaries: dict[tuple[str, str], Summary], modes: list[str]) -> list[G
     for mode in modes:
         local = summaries.get((mode, "observe-local"))
         allv = summaries.get((mode, "observe-all"))
+        peer = lightest(summaries, mode, "over_us_per_span")
         out.append(
             _ratio_goal(
                 f"{mode}: local store overhead/span",
                 local.over_us_per_span if local else None,
-                lightest(summaries, mode, "over_us_per_span"),
+                peer,
                 0.10,
+                paired=_paired(summaries, mode, local, peer, "paired_over"),
             )
         )
+        peer = lightest(summaries, mode, "cpu_over_us_per_span")
         out.append(
             _ratio_goal(
                 f"{mode}: all sinks CPU/span",
                 allv.cpu_over_us_per_span if allv else None,
-                lightest(summaries, mode, "cpu_over_us_per_span"),
+                peer,
                 0.50,
+                paired=_paired(summaries, mode, allv, peer, "paired_cpu"),
             )
         )
     sync, asy = summaries.get(("sync", "observe-local")), summaries.get(("async", "observe-local"))
@@ -96,7 +126,7 @@ def goals(summaries: dict[tuple[str, str], Summary], modes: list[str]) -> list[G
 
 
 def render_goals(items: list[Goal]) -> str:
-    lines = ["", "Goals:"]
+    lines = ["", "Goals (on the pooled figures; paired: median +- a rough 95 % interval):"]
     for g in items:
         lines.append(f"  [{g.status:<4}] {g.name}: {g.value} (target {g.target})")
     return "\n".join(lines)

@@ -213,3 +213,20 @@ def test_cores_busy_between_two_readings_of_the_machine(monkeypatch: pytest.Monk
     assert cores_busy((100, 1000), (175, 1100)) == pytest.approx(1.5)
     assert cores_busy((100, 1000), (100, 1000)) is None
     assert cores_busy(None, (1, 2)) is None
+
+
+def test_the_goals_show_the_paired_figures_beside_the_verdict() -> None:
+    from benchmarks.goals import goals
+
+    def run(extra_ns: int) -> dict[str, Any]:
+        return _raw([(c, [base + extra_ns], 0.001) for c, base in enumerate([10**6, 3 * 10**6])])
+
+    outcomes = [
+        report.Outcome("empty", "sync", "ok", raw=run(0)),
+        report.Outcome("observe-local", "sync", "ok", raw=run(14_000)),  # 1 us per span
+        report.Outcome("openllmetry", "sync", "ok", raw=run(280_000)),  # 20 us per span
+    ]
+    local = goals(report.summarize(outcomes), ["sync"])[0]
+    assert local.name == "sync: local store overhead/span vs openllmetry"
+    assert local.status == "PASS"
+    assert local.value.endswith("; paired per cycle 1.0 +-0.0 vs 20.0 +-0.0 = 0.05x"), local

@@ -119,6 +119,6 @@ def test_smoke_run_measures_and_verifies_every_variant(tmp_path):
     for peer in PEERS:
         require(_installed(PEER_MODULES[peer]), f"{peer} is not installed (the bench extra)")
         assert outcomes[("sync", peer)]["status"] == "ok"
-    assert "Goals:" in proc.stdout
+    assert "Goals (on the pooled figures" in proc.stdout
     assert "Interleaved: 1 process per variant and mode, all of a mode alive at once" in proc.stdout
     assert proc.stdout.count("noise, paired per cycle against 'empty' (3 cycles)") == 2
