@@ -162,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=50, help="invocations before measuring")
     p.add_argument("--rounds", type=int, default=3, help="processes per variant and mode")
     p.add_argument("--chunk", type=int, default=100, help="invocations per turn of a process")
-    p.add_argument("--gap", type=float, default=0.25, help="seconds idle after each chunk")
+    p.add_argument(
+        "--gap",
+        type=float,
+        default=0.25,
+        help="seconds after each chunk: exporters flushed, then idle",
+    )
     p.add_argument("--seed", type=int, default=0, help="of the shuffled order in each cycle")
     p.add_argument("--modes", default="sync,async", help="sync, async or both")
     p.add_argument("--variants", default="", help=f"comma-separated subset of {list(VARIANTS)}")

@@ -5,7 +5,7 @@ line per command on stdin, one JSON line per answer on its protocol pipe (the or
 stdout; anything the tracers print goes to stderr instead):
 
     <- {"ready": true}                          after the warm-up
-    -> {"run": k, "cycle": c}                   run the next k invocations, idle the gap
+    -> {"run": k, "cycle": c}                   the next k invocations, then the gap
     <- {"done": k}
     -> {"finish": true}                         flush, count, shut down
     <- {"result": {...}}                        the raw figures; then the process exits

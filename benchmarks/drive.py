@@ -4,8 +4,9 @@ All processes of a mode start at once (each builds its variant and warms up in p
 then wait. The runner then goes round in *cycles*: in each cycle, in a freshly shuffled
 order, it tells one process at a time to run its next chunk of invocations (the others sit
 blocked on their pipes), until every process has run its ``n``. After each chunk the
-process idles a fixed gap before it answers, so its own background exporters do their
-work in its own time rather than during the next process's chunk. Chunks of one cycle run
+process spends a fixed gap (its exporters flushed within it, then idle) before it answers,
+so its own background exporters do their work in its own time rather than during the next
+process's chunk. Chunks of one cycle run
 seconds apart, so every variant sees the machine as it is then: the machine's slow drift
 spreads over all of them alike instead of favouring whichever ran in a quiet minute.
 """
