@@ -3,17 +3,47 @@
 This runs once per span, on the dispatcher's thread — off the graph's path — unless the
 hooks ask for it on the path (budgets must count a call before the next one starts;
 gates may stop the run). Either way the same :class:`Finisher` builds the record.
+
+**Packed spans.** What waits in the dispatcher's queue for up to a flush interval must
+not be a web of Python objects: the garbage collector would promote it to its oldest
+generation and, every ~25,000 promotions, walk the whole heap. So an ended span usually
+waits as one tuple of strings, numbers and frozen copies (:meth:`Finisher.pack`), which
+the collector stops tracking at its next pass. The trace's state (its
+:class:`~._spans.Trace`) stays in :attr:`Finisher.traces`, keyed by the root's span id,
+until the root's record is built.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
 from ._hooks import Hooks
-from ._render import freeze
-from ._spans import OpenSpan, hex_id
-from .events import Payload, SpanKind, SpanRecord
+from ._render import freeze, is_frozen, thaw
+from ._spans import OpenSpan, Trace, hex_id
+from .events import (
+    ErrorClass,
+    ErrorInfo,
+    Payload,
+    SpanKind,
+    SpanRecord,
+    SpanStatus,
+    TokenUsage,
+    TraceContext,
+)
 from .semconv import LG_TIME_TO_FIRST_TOKEN, LG_TRIGGERS
 
 __all__ = ["Finisher"]
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+_KINDS = {k.value: k for k in SpanKind}
+_STATUSES = {s.value: s for s in SpanStatus}
+_ERROR_CLASSES = {c.value: c for c in ErrorClass}
+#: contexts of traces whose root record was built, for spans that end after their root
+_RECENT = 1024
+#: bound of the open-trace table (roots that never end are forgotten, oldest first)
+_MAX_OPEN_TRACES = 100_000
 
 
 class Finisher:
@@ -30,8 +60,106 @@ class Finisher:
         self.hooks = hooks
         self.capture_io = capture_io
         self.max_payload_chars = max_payload_chars
+        self.emit: Any = None  #: where records go (set by the tracer)
+        #: traces by the root's span id, while the root's record is not built
+        self.traces: dict[int, Trace] = {}
+        self._recent: OrderedDict[int, Trace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- on the graph's path -------------------------------------------------------------
+    def trace_started(self, trace: Trace) -> None:
+        """Keep ``trace`` for its packed spans, until its root's record is built."""
+        traces = self.traces
+        if len(traces) >= _MAX_OPEN_TRACES:
+            with self._lock:
+                while len(traces) >= _MAX_OPEN_TRACES:
+                    traces.pop(next(iter(traces)), None)
+        traces[trace.root] = trace
+
+    def pack(self, span: OpenSpan) -> Any:
+        """The ended ``span`` as a tuple the garbage collector need not track, or the span
+        itself when something in it has no plain form (events, a large or unusual
+        payload). Inputs and outputs are frozen here (:func:`._render.freeze`)."""
+        if span.events:
+            return span
+        inp = freeze(span.input)
+        out = freeze(span.output)
+        attrs = freeze(span.attrs)
+        if not (_plain(inp) and _plain(out) and is_frozen(attrs)):
+            span.input, span.output = inp, out
+            return span
+        usage = span.usage
+        error = span.error
+        params = span.params
+        return (
+            span.trace.root,
+            span.sid,
+            span.parent_sid,
+            span.name,
+            span.kind.value,
+            span.node,
+            span.persona,
+            span.start_ns,
+            span.end_ns,
+            span.status.value,
+            None if error is None else (error.type, error.message, error.error_class.value),
+            span.model,
+            span.provider,
+            None if usage is None else _usage_fields(usage),
+            inp,
+            out,
+            attrs,
+            tuple(params) if params else None,
+            span.first_token_ns,
+        )
+
+    # -- on the dispatcher's thread (or on the path, with Hooks.on_path) -----------------
+    def unpack(self, item: tuple[Any, ...]) -> SpanRecord:
+        """The record of a span :meth:`pack` made into a tuple."""
+        (root, sid, parent, name, kind, node, persona, start, end, status, error, model,
+         provider, usage, inp, out, attrs, params, first_token) = item  # fmt: skip
+        span = OpenSpan.__new__(OpenSpan)
+        span.trace = trace = self._trace(root, parent is None)
+        span.sid, span.parent_sid, span.name = sid, parent, name
+        span.kind, span.node, span.persona = _KINDS[kind], node, persona
+        span.start_ns, span.end_ns, span.status = start, end, _STATUSES[status]
+        span.error = (
+            None if error is None else ErrorInfo(error[0], error[1], _ERROR_CLASSES[error[2]])
+        )
+        span.model, span.provider = model, provider
+        span.usage = None if usage is None else TokenUsage(*usage)
+        span.cost = None
+        span.input, span.output = inp, out
+        span.attrs, span.events, span.params = thaw(attrs), None, params
+        span.first_token_ns = first_token
+        span.folded = False
+        return self.build(span, trace.ctx)
+
+    def _trace(self, root: int, is_root: bool) -> Trace:
+        trace = self.traces.get(root)
+        if trace is None:
+            trace = self._recent.get(root)
+            if trace is None:  # its trace was forgotten: the record still keeps its ids
+                ctx = TraceContext(trace_id=f"{root:032x}", workflow="")
+                return Trace(ctx, self.emit, self)
+        elif is_root:
+            self._forget(root, trace)
+        return trace
+
+    def _forget(self, root: int, trace: Trace) -> None:
+        with self._lock:
+            self.traces.pop(root, None)
+            self._recent[root] = trace
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
 
     def __call__(self, span: OpenSpan) -> SpanRecord:
+        """The record of an open span that ended (not packed)."""
+        if span.parent_sid is None:
+            self._forget(span.sid, span.trace)
+        return self.build(span, span.trace.ctx)
+
+    def build(self, span: OpenSpan, ctx: TraceContext) -> SpanRecord:
         kind = span.kind
         attrs = span.attrs
         outputs = span.output
@@ -51,7 +179,7 @@ class Finisher:
         parent = span.parent_sid
         events = span.events
         return SpanRecord(
-            span.trace.ctx,
+            ctx,
             hex_id(span.sid),
             None if parent is None else hex_id(parent),
             span.name,
@@ -72,9 +200,18 @@ class Finisher:
             tuple(events) if events else (),
         )
 
-    @staticmethod
-    def freeze_io(span: OpenSpan) -> None:
-        """Swap the span's input and output for frozen copies where they are small and
-        plain, so that what waits in the queues holds no live objects of the graph."""
-        span.input = freeze(span.input)
-        span.output = freeze(span.output)
+
+def _plain(value: Any) -> bool:
+    return type(value) in _ATOMS or is_frozen(value)
+
+
+def _usage_fields(u: TokenUsage) -> tuple[Any, ...]:
+    return (
+        u.input_tokens,
+        u.output_tokens,
+        u.total_tokens,
+        u.cached_input_tokens,
+        u.cache_creation_tokens,
+        u.reasoning_tokens,
+        u.estimated,
+    )

@@ -84,7 +84,7 @@ def render(obj: Any, limit: int) -> str:
         text = obj
     else:
         try:
-            text = _encode(_thaw(obj) if _is_frozen(obj) else _plain(obj, 0))
+            text = _encode(thaw(obj) if is_frozen(obj) else _plain(obj, 0))
         except Exception:  # never let rendering fail a sink
             text = repr(obj)
     if limit >= 0 and len(text) > limit:
@@ -206,14 +206,15 @@ def _freeze(obj: Any, depth: int) -> Any:
     raise _Unfrozen
 
 
-def _is_frozen(obj: Any) -> bool:
+def is_frozen(obj: Any) -> bool:
+    """Whether ``obj`` is a frozen copy of a dict or a list (see :func:`freeze`)."""
     return type(obj) is tuple and bool(obj) and (obj[0] is _DICT or obj[0] is _LIST)
 
 
-def _thaw(obj: Any) -> Any:
+def thaw(obj: Any) -> Any:
     """Plain dicts and lists again, from a frozen copy."""
     if type(obj) is not tuple:
         return obj
     if obj[0] is _DICT:
-        return {obj[i]: _thaw(obj[i + 1]) for i in range(1, len(obj), 2)}
-    return [_thaw(v) for v in obj[1:]]
+        return {obj[i]: thaw(obj[i + 1]) for i in range(1, len(obj), 2)}
+    return [thaw(v) for v in obj[1:]]

@@ -36,7 +36,16 @@ def hex_id(sid: int) -> str:
 class Trace:
     """State shared by the open spans of one trace (one root run)."""
 
-    __slots__ = ("attempts", "ctx", "emit", "finish", "interrupted", "last_persona", "lock")
+    __slots__ = (
+        "attempts",
+        "ctx",
+        "emit",
+        "finish",
+        "interrupted",
+        "last_persona",
+        "lock",
+        "root",
+    )
 
     def __init__(
         self,
@@ -51,6 +60,7 @@ class Trace:
         self.interrupted = False
         self.last_persona: str | None = None
         self.lock = threading.Lock()
+        self.root = 0  #: the root span's id
 
 
 class OpenSpan(Deferred):

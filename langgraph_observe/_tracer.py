@@ -83,6 +83,8 @@ class Tracer:
         self.finisher = Finisher(
             self.hooks, capture_io=capture_io, max_payload_chars=max_payload_chars
         )
+        self.finisher.emit = self.emit
+        dispatcher.unpack = self.finisher.unpack
         #: records built inside the callbacks (see :attr:`Hooks.on_path`)
         self.on_path = self.hooks.on_path
         #: keyed by the run id's integer: hashing a UUID calls Python code, an int does not
@@ -165,10 +167,13 @@ class Tracer:
             metadata=meta,
         )
         trace = Trace(ctx, self.emit, self.finisher)
+        trace.root = sid = run_id.int & LOW64
         persona = _str_or_none(_first(meta, "persona", "langgraph_observe_persona"))
         if kind in _ROOT_KINDS:
             kind = SpanKind.WORKFLOW
-        span = OpenSpan(trace, run_id.int & LOW64, None, name, kind, None, persona)
+        span = OpenSpan(trace, sid, None, name, kind, None, persona)
+        if not self.on_path:
+            self.finisher.trace_started(trace)
         trace.last_persona = persona
         if thread_id is not None:
             span.attrs[sc.LG_THREAD_ID] = ctx.thread_id
@@ -277,13 +282,12 @@ class Tracer:
             self.emit(record)
             self.hooks.after_span(record, outputs, self.emit)
             return record
+        if span.kind is SpanKind.LLM and span.usage is None:
+            self.emit(span)  # estimated from the live prompts and answer
+            return None
         if not self.capture_io:
-            span.input = None
-            if span.kind is not SpanKind.LLM or span.usage is not None:
-                span.output = None  # kept only for a usage estimate
-        elif span.kind is not SpanKind.LLM or span.usage is not None:
-            self.finisher.freeze_io(span)
-        self.emit(span)
+            span.input = span.output = None
+        self.emit(self.finisher.pack(span))
         return None
 
     def _root_ended(self, span: OpenSpan, outputs: Any) -> None:

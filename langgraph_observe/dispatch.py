@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import _guard
@@ -214,6 +214,8 @@ class Dispatcher:
         self.interval = interval
         self._intake: deque[Any] = deque()
         self.health._watch_intake(self._intake)
+        #: makes the record of a packed span (a plain tuple; set by the tracer)
+        self.unpack: Callable[[tuple[Any, ...]], Record] | None = None
         self._wake = threading.Event()
         self._stopping = False
         self._workers = tuple(
@@ -228,8 +230,9 @@ class Dispatcher:
         _live.add(self)
         _warn_if_many()
 
-    def emit(self, record: Record | Deferred) -> None:
-        """Queue a record (or an ended span) for every sink. Never blocks, never raises."""
+    def emit(self, record: Record | Deferred | tuple[Any, ...]) -> None:
+        """Queue a record (or an ended span, open or packed) for every sink. Never blocks,
+        never raises."""
         q = self._intake
         n = len(q)
         if n >= self.max_queue or self._closed:
@@ -264,9 +267,9 @@ class Dispatcher:
         records: list[Record] = []
         for _ in range(min(len(q), self.batch_size)):
             item = q.popleft()
-            if isinstance(item, Deferred):
+            if type(item) is tuple or isinstance(item, Deferred):
                 try:
-                    record = item.record()
+                    record = self._record_of(item)
                 except Exception as exc:
                     self._drop_for_all("finish_error")
                     _guard.report("dispatcher: building a record", exc)
@@ -282,6 +285,11 @@ class Dispatcher:
             else:
                 records.append(item)
         self._hand_over(records)
+
+    def _record_of(self, item: tuple[Any, ...] | Deferred) -> Record | None:
+        if isinstance(item, Deferred):
+            return item.record()
+        return self.unpack(item) if self.unpack is not None else None
 
     def _hand_over(self, records: list[Record]) -> None:
         if not records:
