@@ -80,6 +80,9 @@ class _Parts:
 def direct_spans(tracer: Any) -> DirectSpans | None:
     """A :class:`DirectSpans` for ``tracer`` when it is an SDK tracer whose parts are
     where this SDK version keeps them, else ``None``."""
+    loaded = sys.modules.get("opentelemetry.sdk.trace")
+    if loaded is None or type(tracer) is not getattr(loaded, "Tracer", None):
+        return None  # not an SDK tracer (and the SDK stays unimported when unused)
     try:
         from opentelemetry.sdk import trace as sdk_trace
         from opentelemetry.sdk.trace import export, sampling
