@@ -139,6 +139,15 @@ def odd_records() -> list[SpanRecord]:
             **{**common, "kind": SpanKind.LLM},
         ),
         SpanRecord(
+            span_id="7" * 16,
+            parent_span_id="3" * 16,
+            name="odd error",
+            end_ns=T0 + 4 * MS,
+            status=SpanStatus.ERROR,
+            error=ErrorInfo("Odd", ValueError("not text")),  # type: ignore[arg-type]
+            **common,
+        ),
+        SpanRecord(
             span_id="3" * 16, parent_span_id=None, name="root", end_ns=T0 + 9 * MS, **common
         ),
     ]
@@ -207,6 +216,7 @@ def test_direct_spans_are_the_spans_start_span_makes() -> None:
     values = next(s for s in direct if s.name == "values")
     assert values.attributes["list.str"] == ("a", "b")
     assert values.attributes["3"] == "int key" and "" not in values.attributes
+    assert values.dropped_attributes == 1  # the empty key, dropped and counted by the SDK
     assert values.attributes[sc.LG_THREAD_ID] == str(uuid.UUID(int=5))
 
 

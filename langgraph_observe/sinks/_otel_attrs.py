@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
-
 from .. import semconv as sc
 from ..events import SpanKind, SpanRecord, SpanStatus, TokenUsage
 
@@ -21,6 +19,8 @@ __all__ = [
     "ERROR_TYPE",
     "GEN_AI_TOKEN_TYPE",
     "attributes_of",
+    "checked_attributes_of",
+    "checked_span_attributes",
     "metric_attributes",
     "operation_name",
     "otel_value",
@@ -86,28 +86,19 @@ def otel_value(value: Any) -> Any:
         return str(value)
 
 
-def _sdk_form(value: Any) -> Any:
-    """``value`` as the SDK's attribute cleaning stores it (for values not already plain)."""
-    return BoundedAttributes(attributes={"v": value})["v"]
-
-
-def _sdk_key(key: Any) -> str | None:
-    """``key`` as the SDK's attribute cleaning keeps it; ``None`` when it drops it."""
-    if not key:
-        return None
-    if isinstance(key, str):
-        return key
-    kind: Any = type(key)
-    if kind.__str__ is not object.__str__ or kind.__repr__ is not object.__repr__:
-        return str(key)
-    return None
-
-
 def span_attributes(record: SpanRecord, operation: str | None) -> dict[str, Any]:
     """Every span attribute: the record's fields in semconv names, then its ``attributes``
-    (which win: the adapter knows best). Values are already clean (see :func:`otel_value`;
-    fields of an unexpected type are cleaned the SDK's way), so the dict can become a
-    span's attributes as it is."""
+    (which win: the adapter knows best)."""
+    return checked_span_attributes(record, operation)[0]
+
+
+def checked_span_attributes(
+    record: SpanRecord, operation: str | None
+) -> tuple[dict[str, Any], bool]:
+    """:func:`span_attributes`, and whether it is clean already: in the form the SDK's
+    attribute cleaning stores (:func:`otel_value` makes the ``attributes``' values so).
+    Only a field of an unexpected type (they are typed) or a key that is not a non-empty
+    string leaves it to the SDK's cleaning."""
     trace = record.trace
     out: dict[str, Any] = {}
     if operation is not None:
@@ -146,11 +137,8 @@ def span_attributes(record: SpanRecord, operation: str | None) -> dict[str, Any]
         out[sc.LG_ERROR_CLASS] = str(record.error.error_class)
     if record.status is SpanStatus.INTERRUPTED:
         out[sc.LG_INTERRUPTED] = True
-    for key, value in out.items():  # fields are typed; clean the odd one the SDK's way
-        if value.__class__ not in _PLAIN:
-            out[key] = _sdk_form(value)
-    _add_attributes(out, record.attributes)
-    return out
+    clean = _PLAIN.issuperset(map(type, out.values()))
+    return out, _add_attributes(out, record.attributes) and clean
 
 
 def _add_usage(out: dict[str, Any], usage: TokenUsage) -> None:
@@ -169,17 +157,19 @@ def _add_usage(out: dict[str, Any], usage: TokenUsage) -> None:
         out[sc.LG_TOKENS_ESTIMATED] = True
 
 
-def _add_attributes(out: dict[str, Any], mapping: Mapping[Any, Any]) -> None:
+def _add_attributes(out: dict[Any, Any], mapping: Mapping[Any, Any]) -> bool:
+    """Add ``mapping``'s values as OTel values; False when a key is not a non-empty
+    string (left as it is, for the SDK's cleaning to convert or drop and count)."""
+    plain_keys = True
     for key, value in mapping.items():
         if key.__class__ is not str or not key:
-            key = _sdk_key(key)
-            if key is None:
-                continue
+            plain_keys = False
         if value.__class__ not in _PLAIN:
             value = otel_value(value)
             if value is None:
                 continue
         out[key] = value
+    return plain_keys
 
 
 def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, str]:
@@ -203,7 +193,12 @@ def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, st
 
 
 def attributes_of(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Event attributes as clean OTel values (as :func:`span_attributes`)."""
+    """Event attributes as OTel values (as :func:`span_attributes`)."""
+    return checked_attributes_of(mapping)[0]
+
+
+def checked_attributes_of(mapping: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """:func:`attributes_of`, and whether it is clean already (its keys non-empty
+    strings; the values are)."""
     out: dict[str, Any] = {}
-    _add_attributes(out, mapping)
-    return out
+    return out, _add_attributes(out, mapping)

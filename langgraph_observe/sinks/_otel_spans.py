@@ -13,8 +13,8 @@ generation and make full collections come sooner.
 to the provider's processors' ``on_end``, as ``Span.end`` does. What is shared is shared:
 the parent ``SpanContext`` (siblings share it, and the parent span reuses it as its own
 context), trace flags, statuses, empty event and link tuples. Attribute values come
-clean from :func:`~._otel_attrs.span_attributes`. Two GC-tracked objects stay per span:
-the ``ReadableSpan`` and its ``SpanContext``. The span and its resource are cheaper
+clean from :func:`~._otel_attrs.checked_span_attributes`. Two GC-tracked objects stay per
+span: the ``ReadableSpan`` and its ``SpanContext``. The span and its resource are cheaper
 subclasses for the OTLP encoder (:mod:`._otel_sdk`).
 
 Sampling and limits are the SDK's: the provider's sampler decides (its ``ALWAYS_ON`` and
@@ -25,12 +25,13 @@ gets the SDK's ``BoundedAttributes`` and ``BoundedList``. The tracer's own metri
 
 This reads private parts of the SDK, all in :func:`direct_spans` (once) and
 :meth:`DirectSpans.usable` (once per batch): the tracer's span limits, instrumentation
-scope, span metrics and enabled switch, and the processors of its multi span processor.
-It is used only when they are all there, the tracer is the SDK's own class, and every
-span processor does its work in ``on_end`` alone (its ``on_start`` and ``_on_ending``
-are the SDK's no-ops, as in ``BatchSpanProcessor`` and ``SimpleSpanProcessor``);
-otherwise the sink goes through ``start_span`` as before.
-``tests/test_otel_direct_spans.py`` fails when an SDK release moves these parts.
+scope, span metrics and enabled switch, the processors of its multi span processor (and
+:class:`~._otel_sdk.FinishedSpan` reads the span's own containers). It is used only when
+they are all there, the tracer is the SDK's own class, and every span processor does its
+work in ``on_end`` alone (its ``on_start`` and ``_on_ending`` are the SDK's no-ops, as
+in ``BatchSpanProcessor`` and ``SimpleSpanProcessor``); otherwise the sink goes through
+``start_span`` as before. ``tests/test_otel_sdk_parts.py`` fails when an SDK release
+moves these parts.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 from ..events import SpanRecord, SpanStatus
-from ._otel_attrs import attributes_of
+from ._otel_attrs import checked_attributes_of
 
 __all__ = ["DirectSpans", "direct_spans"]
 
@@ -90,8 +91,6 @@ def direct_spans(tracer: Any) -> DirectSpans | None:
 
         from ._otel_sdk import FinishedSpan, HashedResource
     except ImportError:
-        return None
-    if type(tracer) is not sdk_trace.Tracer:
         return None
     owners = (sdk_trace.SpanProcessor, export.BatchSpanProcessor, export.SimpleSpanProcessor)
     try:
@@ -173,10 +172,16 @@ class DirectSpans:
         return self._checked[1] and bool(tracer._is_enabled())
 
     def write(
-        self, record: SpanRecord, name: str, kind: trace.SpanKind, attributes: dict[str, Any]
+        self,
+        record: SpanRecord,
+        name: str,
+        kind: trace.SpanKind,
+        attributes: dict[str, Any],
+        clean: bool,
     ) -> None:
         """Sample ``record`` and hand it to the span processors as a finished span
-        (``attributes``: clean values, from :func:`~._otel_attrs.span_attributes`)."""
+        (``attributes`` from :func:`~._otel_attrs.checked_span_attributes`; ``clean``:
+        their values are in the SDK's form already)."""
         tracer, parts = self._tracer, self._parts
         last = self._last_trace
         if record.trace is not last[0]:  # records of a trace mostly come together
@@ -203,7 +208,7 @@ class DirectSpans:
         if context is None or context[0] != trace_id or context[3] != flags or state:
             context = SpanContext(trace_id, span_id, False, flags, state)  # state: not empty
         limits = parts.limits
-        if attrs is not attributes or len(attrs) > self._plain_up_to:
+        if not clean or attrs is not attributes or len(attrs) > self._plain_up_to:
             attrs = BoundedAttributes(
                 limits.max_span_attributes,
                 attrs,
@@ -256,23 +261,32 @@ class DirectSpans:
             )
             if not record.events:
                 return status, ()
-        events = [(e.name, attributes_of(e.attributes), e.time_ns) for e in record.events]
+        # (name, attributes, whether they are clean already, time)
+        events = [(e.name, *checked_attributes_of(e.attributes), e.time_ns) for e in record.events]
         if error is not None:
             status = Status(StatusCode.ERROR, f"{error.type}: {error.message}")
             exception = {"exception.type": error.type, "exception.message": error.message}
-            events.append(("exception", attributes_of(exception), record.end_ns))
+            clean = error.type.__class__ is str and error.message.__class__ is str
+            events.append(("exception", exception, clean, record.end_ns))
         return status, self._events(events)
 
-    def _events(self, events: Sequence[tuple[str, Mapping[str, Any], int]]) -> Sequence[Any]:
+    def _events(self, events: Sequence[tuple[str, dict[str, Any], bool, int]]) -> Sequence[Any]:
+        """SDK events; attributes over the limits, or not clean, cleaned the SDK's way
+        (in one go: cleaning twice could truncate what the SDK would not)."""
         limits = self._parts.limits
         most, longest = limits.max_event_attributes, limits.max_attribute_length
         out = []
-        for name, attributes, time_ns in events:
-            if longest is not None or (most is not None and len(attributes) > most):
-                attributes = BoundedAttributes(
-                    most, attributes, immutable=True, max_value_len=longest
+        for name, attributes, clean, time_ns in events:
+            if longest is not None or (most is not None and len(attributes) > most) or not clean:
+                out.append(
+                    self._parts.event(
+                        name,
+                        BoundedAttributes(most, attributes, immutable=True, max_value_len=longest),
+                        time_ns,
+                    )
                 )
-            out.append(self._parts.event(name, attributes, time_ns))
+            else:
+                out.append(self._parts.event(name, attributes, time_ns))
         if limits.max_events is not None and len(out) > limits.max_events:
             return self._parts.bounded_list.from_seq(limits.max_events, out)  # type: ignore[no-any-return]
         return tuple(out)

@@ -52,7 +52,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 
 from ..config import Settings
 from ..events import Record, SpanKind, SpanRecord, SpanStatus
-from ._otel_attrs import attributes_of, operation_name, span_attributes, span_name
+from ._otel_attrs import attributes_of, checked_span_attributes, operation_name, span_name
 from ._otel_flush import BoundedFlush
 from ._otel_ids import PresetIds
 from ._otel_metrics import GenAIMetrics
@@ -144,9 +144,9 @@ class OTelSink(BaseSink):
                     continue
                 kind = _CLIENT if record.kind in _CLIENT_KINDS else _INTERNAL
                 name = span_name(record, operation)
-                attributes = span_attributes(record, operation)
+                attributes, clean = checked_span_attributes(record, operation)
                 if direct is not None:
-                    direct.write(record, name, kind, attributes)
+                    direct.write(record, name, kind, attributes, clean)
                 else:
                     self._start_span(tracer, record, name, kind, attributes)
 
