@@ -117,11 +117,14 @@ def checked_span_attributes(
     if record.persona is not None:
         out[sc.LG_PERSONA] = record.persona
     kind = record.kind
-    if kind is SpanKind.WORKFLOW or kind is SpanKind.SUBGRAPH:
-        out[sc.GEN_AI_AGENT_NAME] = record.persona or record.name
-    elif record.persona:
-        out[sc.GEN_AI_AGENT_NAME] = record.persona
-    if kind is SpanKind.TOOL:
+    agent = (
+        record.persona or record.name
+        if kind is SpanKind.WORKFLOW or kind is SpanKind.SUBGRAPH
+        else record.persona or None
+    )
+    if agent is not None:
+        out[sc.GEN_AI_AGENT_NAME] = agent
+    if kind is SpanKind.TOOL and record.name is not None:
         out[sc.GEN_AI_TOOL_NAME] = record.name
     if record.provider is not None:
         out[sc.GEN_AI_PROVIDER_NAME] = record.provider
@@ -133,7 +136,8 @@ def checked_span_attributes(
     if record.cost_usd is not None:
         out[sc.LG_COST_USD] = record.cost_usd
     if record.error is not None:
-        out[ERROR_TYPE] = record.error.type
+        if record.error.type is not None:
+            out[ERROR_TYPE] = record.error.type
         out[sc.LG_ERROR_CLASS] = str(record.error.error_class)
     if record.status is SpanStatus.INTERRUPTED:
         out[sc.LG_INTERRUPTED] = True
