@@ -7,20 +7,21 @@ gates may stop the run). Either way the same :class:`Finisher` builds the record
 **Packed spans.** What waits in the dispatcher's queue for up to a flush interval must
 not be a web of Python objects: the garbage collector would promote it to its oldest
 generation and, every ~25,000 promotions, walk the whole heap. So an ended span usually
-waits as one tuple of strings, numbers and frozen copies (:meth:`Finisher.pack`), which
-the collector stops tracking at its next pass. The trace's state (its
-:class:`~._spans.Trace`) stays in :attr:`Finisher.traces`, keyed by the root's span id,
-until the root's record is built.
+waits as one flat tuple of strings, numbers and ``marshal`` bytes (:meth:`Finisher.pack`),
+which the collector stops tracking at its next pass; its inputs and outputs stay bytes
+until a sink reads their text. The trace's state (its :class:`~._spans.Trace`) stays in
+:attr:`Finisher.traces`, keyed by the root's span id, until the root's record is built.
 """
 
 from __future__ import annotations
 
+import marshal
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from ._hooks import Hooks
-from ._render import freeze, is_frozen, thaw
+from ._render import Unplain, plain_copy
 from ._spans import OpenSpan, Trace, hex_id
 from .events import (
     ErrorClass,
@@ -77,20 +78,25 @@ class Finisher:
         traces[trace.root] = trace
 
     def pack(self, span: OpenSpan) -> Any:
-        """The ended ``span`` as a tuple the garbage collector need not track, or the span
-        itself when something in it has no plain form (events, a large or unusual
-        payload). Inputs and outputs are frozen here (:func:`._render.freeze`)."""
+        """The ended ``span`` as a flat tuple the garbage collector need not track, or the
+        span itself when something in it has no plain form (events, a large or unusual
+        payload or attribute)."""
         if span.events:
             return span
-        inp = freeze(span.input)
-        out = freeze(span.output)
-        attrs = freeze(span.attrs)
-        if not (_plain(inp) and _plain(out) and is_frozen(attrs)):
-            span.input, span.output = inp, out
+        try:
+            inp, inp_packed = _pack_io(span.input)
+            out, out_packed = _pack_io(span.output)
+            usage, error = span.usage, span.error
+            extras = marshal.dumps(
+                (
+                    span.attrs,
+                    None if usage is None else _usage_fields(usage),
+                    None if error is None else (error.type, error.message, error.error_class.value),
+                    span.params,
+                )
+            )
+        except (Unplain, ValueError):
             return span
-        usage = span.usage
-        error = span.error
-        params = span.params
         return (
             span.trace.root,
             span.sid,
@@ -102,22 +108,22 @@ class Finisher:
             span.start_ns,
             span.end_ns,
             span.status.value,
-            None if error is None else (error.type, error.message, error.error_class.value),
             span.model,
             span.provider,
-            None if usage is None else _usage_fields(usage),
-            inp,
-            out,
-            attrs,
-            tuple(params) if params else None,
             span.first_token_ns,
+            inp,
+            inp_packed,
+            out,
+            out_packed,
+            extras,
         )
 
     # -- on the dispatcher's thread (or on the path, with Hooks.on_path) -----------------
     def unpack(self, item: tuple[Any, ...]) -> SpanRecord:
         """The record of a span :meth:`pack` made into a tuple."""
-        (root, sid, parent, name, kind, node, persona, start, end, status, error, model,
-         provider, usage, inp, out, attrs, params, first_token) = item  # fmt: skip
+        (root, sid, parent, name, kind, node, persona, start, end, status, model, provider,
+         first_token, inp, inp_packed, out, out_packed, extras) = item  # fmt: skip
+        attrs, usage, error, params = marshal.loads(extras)
         span = OpenSpan.__new__(OpenSpan)
         span.trace = trace = self._trace(root, parent is None)
         span.sid, span.parent_sid, span.name = sid, parent, name
@@ -129,11 +135,17 @@ class Finisher:
         span.model, span.provider = model, provider
         span.usage = None if usage is None else TokenUsage(*usage)
         span.cost = None
-        span.input, span.output = inp, out
-        span.attrs, span.events, span.params = thaw(attrs), None, params
+        span.input = span.output = None  # built as payloads below, not shown to hooks
+        span.attrs, span.events, span.params = attrs, None, params
         span.first_token_ns = first_token
         span.folded = False
-        return self.build(span, trace.ctx)
+        limit = self.max_payload_chars
+        return self.build(
+            span,
+            trace.ctx,
+            _payload(inp, inp_packed, limit),
+            _payload(out, out_packed, limit),
+        )
 
     def _trace(self, root: int, is_root: bool) -> Trace:
         trace = self.traces.get(root)
@@ -157,9 +169,19 @@ class Finisher:
         """The record of an open span that ended (not packed)."""
         if span.parent_sid is None:
             self._forget(span.sid, span.trace)
-        return self.build(span, span.trace.ctx)
+        limit = self.max_payload_chars
+        capture = self.capture_io
+        inp, out = span.input, span.output
+        return self.build(
+            span,
+            span.trace.ctx,
+            Payload(inp, limit) if capture and inp is not None else None,
+            Payload(out, limit) if capture and out is not None else None,
+        )
 
-    def build(self, span: OpenSpan, ctx: TraceContext) -> SpanRecord:
+    def build(
+        self, span: OpenSpan, ctx: TraceContext, inp: Payload | None, out: Payload | None
+    ) -> SpanRecord:
         kind = span.kind
         attrs = span.attrs
         outputs = span.output
@@ -174,8 +196,6 @@ class Finisher:
         elif kind is SpanKind.NODE and span.params:
             attrs[LG_TRIGGERS] = list(span.params)  # LangGraph's triggers, kept at the start
         hooks.finish_span(span, outputs, span.status)
-        limit = self.max_payload_chars
-        capture = self.capture_io
         parent = span.parent_sid
         events = span.events
         return SpanRecord(
@@ -194,15 +214,25 @@ class Finisher:
             span.provider,
             usage,
             span.cost,
-            Payload(span.input, limit) if capture and span.input is not None else None,
-            Payload(outputs, limit) if capture and outputs is not None else None,
+            inp,
+            out,
             attrs,
             tuple(events) if events else (),
         )
 
 
-def _plain(value: Any) -> bool:
-    return type(value) in _ATOMS or is_frozen(value)
+def _pack_io(value: Any) -> tuple[Any, bool]:
+    """An input or output as it waits: a scalar as it is, anything else as the marshal
+    bytes of its plain copy (and whether it was packed)."""
+    if type(value) in _ATOMS:
+        return value, False
+    return marshal.dumps(plain_copy(value)), True
+
+
+def _payload(value: Any, packed: bool, limit: int) -> Payload | None:
+    if packed:
+        return Payload.of_packed(value, limit)
+    return None if value is None else Payload(value, limit)
 
 
 def _usage_fields(u: TokenUsage) -> tuple[Any, ...]:

@@ -1,10 +1,10 @@
 """Render captured inputs and outputs to bounded text (runs in sink workers, not callbacks).
 
-:func:`freeze` runs on the callback path: it copies small plain payloads (strings,
-numbers, dicts and lists of them, LangChain messages and documents) into nested tuples
-that hold no live object of the graph and that the garbage collector stops tracking, so
-what waits in the queues costs the collector nothing. :func:`render` gives a frozen copy
-exactly the text it gives the original.
+:func:`plain_copy` runs on the callback path: it copies small plain payloads (strings,
+numbers, dicts and lists of them, LangChain messages and documents) into the dicts and
+lists :func:`render` would encode, so that they can be packed into bytes that hold no
+live object of the graph (see :mod:`._finish`); :func:`render_plain` gives the copy the
+text :func:`render` gives the original.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def render(obj: Any, limit: int) -> str:
         text = obj
     else:
         try:
-            text = _encode(thaw(obj) if is_frozen(obj) else _plain(obj, 0))
+            text = _encode(_plain(obj, 0))
         except Exception:  # never let rendering fail a sink
             text = repr(obj)
     if limit >= 0 and len(text) > limit:
@@ -92,33 +92,36 @@ def render(obj: Any, limit: int) -> str:
     return text
 
 
-# -- frozen copies ----------------------------------------------------------------------
-# A frozen dict is ``(_DICT, key, value, key, value, ...)``, a frozen list
-# ``(_LIST, item, ...)``; inside a frozen copy every tuple is one of these. The markers
-# are plain ``object()`` instances, which the collector does not track either.
-_DICT = object()
-_LIST = object()
-_FREEZE_DEPTH = _MAX_DEPTH - 2
+# -- plain copies ----------------------------------------------------------------------
 _ATOMS = frozenset({str, int, float, bool, type(None)})
-#: how instances of a class are frozen: ("message", fields read from ``__dict__``),
-#: ("document", ()) or ("", ()) for classes left alone
+_PLAIN_DEPTH = _MAX_DEPTH - 2
+#: how instances of a class are copied: ("message", fields read from ``__dict__``),
+#: ("message-attrs", ()), ("document", ()) or ("", ()) for classes left alone
 _class_kind: dict[type, tuple[str, tuple[str, ...]]] = {}
 _MESSAGE_FIELDS = ("name", "tool_calls", "tool_call_id")
 
 
-class _Unfrozen(Exception):
-    """The payload is too large or of a kind :func:`freeze` leaves alone."""
+class Unplain(Exception):
+    """The payload is too large or of a kind :func:`plain_copy` leaves alone."""
 
 
-def freeze(obj: Any) -> Any:
-    """A frozen copy of ``obj`` when it is small and plain (see the module docstring),
-    else ``obj`` itself."""
-    if type(obj) in _ATOMS:
-        return obj
+def plain_copy(obj: Any) -> Any:
+    """The JSON-ready copy of ``obj`` that :func:`render` would encode — dicts, lists and
+    scalars only — for small payloads made of scalars, dicts, lists, tuples, LangChain
+    messages and documents. Raises :class:`Unplain` for anything else (then the object
+    itself must be kept, and rendered later)."""
+    return _copy(obj, 0)
+
+
+def render_plain(value: Any, limit: int) -> str:
+    """:func:`render` of a :func:`plain_copy` (not a string)."""
     try:
-        return _freeze(obj, 0)
-    except _Unfrozen:
-        return obj
+        text = _encode(value)
+    except Exception:  # never let rendering fail a sink
+        text = repr(value)
+    if limit >= 0 and len(text) > limit:
+        return text[: max(limit - 1, 0)] + "…"
+    return text
 
 
 def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:
@@ -148,73 +151,53 @@ def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:
     return kind
 
 
-def _freeze(obj: Any, depth: int) -> Any:
+def _copy(obj: Any, depth: int) -> Any:
     cls = type(obj)
     if cls in _ATOMS:
         return obj
-    if depth >= _FREEZE_DEPTH:
-        raise _Unfrozen
+    if depth >= _PLAIN_DEPTH:
+        raise Unplain
     depth += 1
     if cls is dict:
         if len(obj) > _MAX_ITEMS:
-            raise _Unfrozen
-        out: list[Any] = [_DICT]
-        for k, v in obj.items():
-            out.append(k if type(k) is str else str(k))
-            out.append(v if type(v) in _ATOMS else _freeze(v, depth))
-        return tuple(out)
+            raise Unplain
+        return {
+            k if type(k) is str else str(k): v if type(v) in _ATOMS else _copy(v, depth)
+            for k, v in obj.items()
+        }
     if cls is list or cls is tuple:
         if len(obj) > _MAX_ITEMS:
-            raise _Unfrozen
-        out = [_LIST]
-        for v in obj:
-            out.append(v if type(v) in _ATOMS else _freeze(v, depth))
-        return tuple(out)
+            raise Unplain
+        return [v if type(v) in _ATOMS else _copy(v, depth) for v in obj]
     kind, fields = _kind_of(obj)
     if kind == "message":
         d = obj.__dict__
-        kind_name, content = d.get("type"), d.get("content")
+        kind_name = d.get("type")
         if type(kind_name) is not str:
-            raise _Unfrozen
-        out = [_DICT, "type", kind_name, "content", _freeze(content, depth)]
+            raise Unplain
+        out = {"type": kind_name, "content": _copy(d.get("content"), depth)}
         for attr in fields:
             value = d.get(attr)
             if value:
-                out.append(attr)
-                out.append(_freeze(value, depth))
-        return tuple(out)
+                out[attr] = _copy(value, depth)
+        return out
     if kind == "message-attrs":
         if not isinstance(obj.type, str):
-            raise _Unfrozen
-        out = [_DICT, "type", obj.type, "content", _freeze(obj.content, depth)]
+            raise Unplain
+        out = {"type": obj.type, "content": _copy(obj.content, depth)}
         for attr in _MESSAGE_FIELDS:
             value = getattr(obj, attr, None)
             if value:
-                out.append(attr)
-                out.append(_freeze(value, depth))
-        return tuple(out)
+                out[attr] = _copy(value, depth)
+        return out
     if kind == "document":
         content = obj.page_content
         meta = getattr(obj, "metadata", {})
-        # the renderer encodes a document's metadata as it is: freeze only plain ones
+        # the renderer encodes a document's metadata as it is: copy only plain ones
         if type(content) is not str or type(meta) is not dict or len(meta) > _MAX_ITEMS:
-            raise _Unfrozen
+            raise Unplain
         for k, v in meta.items():
             if type(k) is not str or type(v) not in _ATOMS:
-                raise _Unfrozen
-        return (_DICT, "page_content", content, "metadata", _freeze(meta, depth))
-    raise _Unfrozen
-
-
-def is_frozen(obj: Any) -> bool:
-    """Whether ``obj`` is a frozen copy of a dict or a list (see :func:`freeze`)."""
-    return type(obj) is tuple and bool(obj) and (obj[0] is _DICT or obj[0] is _LIST)
-
-
-def thaw(obj: Any) -> Any:
-    """Plain dicts and lists again, from a frozen copy."""
-    if type(obj) is not tuple:
-        return obj
-    if obj[0] is _DICT:
-        return {obj[i]: thaw(obj[i + 1]) for i in range(1, len(obj), 2)}
-    return [thaw(v) for v in obj[1:]]
+                raise Unplain
+        return {"page_content": content, "metadata": dict(meta)}
+    raise Unplain

@@ -2,13 +2,14 @@
 and one worker per sink.
 
 ``Dispatcher.emit`` is all the callback path does with a record or an ended span: one
-append to the intake (no lock, no I/O, no wake-up unless a batch is full). The
-dispatcher's thread wakes every ``interval`` seconds (or when a batch is waiting, or on
-``flush``), builds the records of the ended spans (:class:`Deferred`), appends them to
-every sink's queue and wakes the sinks' workers. Each worker hands its sink a batch and
-guards the call: a slow, failing or crashing sink neither slows the graph nor the other
-sinks. When a queue is full the record is dropped for that sink and counted in
-:class:`Health` (``reason="queue_full"``), never silently.
+append to the intake (no lock, no I/O; a wake-up only for the first item after the
+intake ran empty, or a full batch). The dispatcher's thread then waits ``interval``
+seconds (or for a full batch, or ``flush``), builds the records of the ended spans
+(packed tuples and :class:`Deferred` items), appends them a few at a time to every
+sink's queue and wakes the sinks' workers. With nothing queued, no thread wakes. Each
+worker hands its sink a batch and guards the call: a slow, failing or crashing sink
+neither slows the graph nor the other sinks. When a queue is full the record is dropped
+for that sink and counted in :class:`Health` (``reason="queue_full"``), never silently.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from .sinks.base import Sink
 __all__ = ["Deferred", "Dispatcher", "Health"]
 
 logger = logging.getLogger("langgraph_observe")
+
+#: records the dispatcher's thread builds and hands to the sinks' queues at a time
+HAND_OVER = 64
+#: how long the dispatcher's thread waits for the sinks to take a hand-over
+HAND_OVER_WAIT_S = 0.02
+#: longest an idle dispatcher sleeps without looking at its intake
+_IDLE_WAKE_S = 2.0
 
 
 class Deferred:
@@ -115,6 +123,7 @@ class _Flush:
 class _SinkWorker:
     __slots__ = (
         "batch_size",
+        "drained",
         "health",
         "interval",
         "max_queue",
@@ -135,6 +144,7 @@ class _SinkWorker:
         self.batch_size = batch_size
         self.interval = interval
         self.wake = threading.Event()
+        self.drained = threading.Event()  #: set whenever the queue has been worked off
         self.stopping = False
         health._watch_depth(sink.name, self.queue)
         self.thread = threading.Thread(
@@ -153,7 +163,7 @@ class _SinkWorker:
     def _run(self) -> None:
         q = self.queue
         while True:
-            self.wake.wait(self.interval)
+            self.wake.wait()  # woken by the dispatcher's thread (records, flush, stop)
             self.wake.clear()
             batch: list[Record] = []
             while q:
@@ -175,6 +185,8 @@ class _SinkWorker:
                     batch = []
             if batch:
                 self._export(batch)
+            if not q:
+                self.drained.set()
             if self.stopping and not q:
                 return
 
@@ -216,7 +228,9 @@ class Dispatcher:
         self.health._watch_intake(self._intake)
         #: makes the record of a packed span (a plain tuple; set by the tracer)
         self.unpack: Callable[[tuple[Any, ...]], Record] | None = None
-        self._wake = threading.Event()
+        self._wake = threading.Event()  #: the intake got its first item (or flush/stop)
+        self._full = threading.Event()  #: the intake holds a batch
+        self._flushing = False
         self._stopping = False
         self._workers = tuple(
             _SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
@@ -239,8 +253,10 @@ class Dispatcher:
             self._drop_for_all("closed" if self._closed else "queue_full")
             return
         q.append(record)
-        if n + 1 == self.batch_size:
+        if n == 0:
             self._wake.set()
+        elif n + 1 == self.batch_size:
+            self._full.set()
 
     def emit_many(self, records: Sequence[Record]) -> None:
         for r in records:
@@ -254,18 +270,29 @@ class Dispatcher:
     def _run(self) -> None:
         q = self._intake
         while True:
-            self._wake.wait(self.interval)
+            # asleep while nothing is queued: the first item wakes the thread, which then
+            # gives the graph ``interval`` seconds (or a full batch) before it works. (The
+            # timeout is a safety net: an emit racing the end of a drain may not wake it.)
+            self._wake.wait(_IDLE_WAKE_S)
             self._wake.clear()
+            if not q and not self._stopping:
+                continue
+            if not self._stopping and not self._flushing:
+                self._full.wait(self.interval)
+            self._full.clear()
+            self._flushing = False
             while q:
                 self._dispatch(q)
             if self._stopping and not q:
                 return
 
     def _dispatch(self, q: deque[Any]) -> None:
-        """Take up to a batch from the intake, build the records of ended spans, and hand
-        everything to the sinks' queues in order."""
+        """Take a few items from the intake, build the records of ended spans, and hand
+        them to the sinks' queues in order. A few at a time (``HAND_OVER``): records
+        waiting for a sink are live objects, and the fewer wait, the fewer the garbage
+        collector promotes to its oldest generation."""
         records: list[Record] = []
-        for _ in range(min(len(q), self.batch_size)):
+        for _ in range(min(len(q), HAND_OVER)):
             item = q.popleft()
             if type(item) is tuple or isinstance(item, Deferred):
                 try:
@@ -292,17 +319,31 @@ class Dispatcher:
         return self.unpack(item) if self.unpack is not None else None
 
     def _hand_over(self, records: list[Record]) -> None:
+        """Append ``records`` to every sink's queue, then give the sinks that were keeping
+        up a moment (``HAND_OVER_WAIT_S``) to take them before more records are built: a
+        record waiting in a queue keeps its objects alive, and the collector promotes what
+        stays alive. A sink with a backlog (slow, or its backend down) is not waited for."""
         if not records:
             return
+        keeping_up = []
         for w in self._workers:
-            room = w.max_queue - len(w.queue)
+            q = w.queue
+            if not q:
+                w.drained.clear()
+                keeping_up.append(w)
+            room = w.max_queue - len(q)
             if room >= len(records):
-                w.queue.extend(records)
+                q.extend(records)
             else:
                 if room > 0:
-                    w.queue.extend(records[:room])
+                    q.extend(records[:room])
                 self.health.drop(w.sink.name, "queue_full", len(records) - max(room, 0))
             w.wake.set()
+        deadline = time.monotonic() + HAND_OVER_WAIT_S
+        for w in keeping_up:
+            left = deadline - time.monotonic()
+            if left <= 0 or not w.drained.wait(left):
+                break
 
     # -- flush and shutdown -------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
@@ -315,7 +356,9 @@ class Dispatcher:
         if not self._thread.is_alive():
             return not self._intake and not markers
         self._intake.append(_Flush(markers))
+        self._flushing = True
         self._wake.set()
+        self._full.set()
         ok = True
         for _, m in markers:
             ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
@@ -332,6 +375,7 @@ class Dispatcher:
             self._closed = True
             self._stopping = True
             self._wake.set()
+            self._full.set()
             self._thread.join(max(0.0, deadline - time.monotonic()))
             for w in self._workers:
                 w.stopping = True

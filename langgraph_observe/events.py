@@ -17,12 +17,13 @@ nanoseconds since the Unix epoch (``time.time_ns()``).
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._render import render
+from ._render import render, render_plain
 
 __all__ = [
     "BudgetUpdate",
@@ -151,12 +152,13 @@ class Payload:
     the result is cached for every other sink. Pickling renders it first.
     """
 
-    __slots__ = ("_limit", "_obj", "_text")
+    __slots__ = ("_limit", "_obj", "_packed", "_text")
 
     def __init__(self, obj: Any, limit: int) -> None:
         self._obj = obj
         self._limit = limit
         self._text: str | None = None
+        self._packed = False
 
     @classmethod
     def of_text(cls, text: str) -> Payload:
@@ -165,17 +167,31 @@ class Payload:
         p._text = text
         return p
 
+    @classmethod
+    def of_packed(cls, data: bytes, limit: int) -> Payload:
+        """A payload kept as the ``marshal`` bytes of its plain copy
+        (:func:`._render.plain_copy`), rendered on first read."""
+        p = cls(data, limit)
+        p._packed = True
+        return p
+
     @property
     def text(self) -> str:
         """The rendered, truncated text."""
         if self._text is None:
-            self._text = render(self._obj, self._limit)
+            if self._packed:
+                self._text = render_plain(marshal.loads(self._obj), self._limit)
+            else:
+                self._text = render(self._obj, self._limit)
             self._obj = None
         return self._text
 
     @property
     def raw(self) -> Any:
-        """The captured object, until it has been rendered (then ``None``)."""
+        """The captured object (or its plain copy), until it has been rendered (then
+        ``None``)."""
+        if self._packed and self._obj is not None:
+            return marshal.loads(self._obj)
         return self._obj
 
     def __reduce__(self) -> tuple[Any, ...]:
