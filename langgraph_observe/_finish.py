@@ -102,12 +102,12 @@ class Finisher:
             span.sid,
             span.parent_sid,
             span.name,
-            span.kind.value,
+            span.kind._value_,
             span.node,
             span.persona,
             span.start_ns,
             span.end_ns,
-            span.status.value,
+            span.status._value_,
             span.model,
             span.provider,
             span.first_token_ns,
@@ -222,11 +222,16 @@ class Finisher:
 
 
 def _pack_io(value: Any) -> tuple[Any, bool]:
-    """An input or output as it waits: a scalar as it is, anything else as the marshal
-    bytes of its plain copy (and whether it was packed)."""
+    """An input or output as it waits: a scalar as it is, anything else as marshal bytes
+    (and whether it was packed): of the object itself when it is made of plain Python
+    values, else of its plain copy (LangChain messages and documents). Rendering what
+    ``marshal`` gives back yields the text the object itself would have given."""
     if type(value) in _ATOMS:
         return value, False
-    return marshal.dumps(plain_copy(value)), True
+    try:
+        return marshal.dumps(value), True
+    except ValueError:  # not plain Python values
+        return marshal.dumps(plain_copy(value)), True
 
 
 def _payload(value: Any, packed: bool, limit: int) -> Payload | None:

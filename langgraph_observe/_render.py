@@ -1,10 +1,10 @@
 """Render captured inputs and outputs to bounded text (runs in sink workers, not callbacks).
 
-:func:`plain_copy` runs on the callback path: it copies small plain payloads (strings,
-numbers, dicts and lists of them, LangChain messages and documents) into the dicts and
-lists :func:`render` would encode, so that they can be packed into bytes that hold no
-live object of the graph (see :mod:`._finish`); :func:`render_plain` gives the copy the
-text :func:`render` gives the original.
+:func:`plain_copy` runs on the callback path: it copies small LangChain messages and
+documents (and dicts and lists of them) into the dicts and lists :func:`render` would
+encode, so that they can be packed into ``marshal`` bytes that hold no live object of
+the graph (see :mod:`._finish`). Rendering what ``marshal`` gives back yields the text
+the original would have given.
 """
 
 from __future__ import annotations
@@ -107,21 +107,10 @@ class Unplain(Exception):
 
 def plain_copy(obj: Any) -> Any:
     """The JSON-ready copy of ``obj`` that :func:`render` would encode — dicts, lists and
-    scalars only — for small payloads made of scalars, dicts, lists, tuples, LangChain
-    messages and documents. Raises :class:`Unplain` for anything else (then the object
-    itself must be kept, and rendered later)."""
+    scalars only, rendering to the same text — for small payloads made of scalars, dicts,
+    lists, tuples, LangChain messages and documents. Raises :class:`Unplain` for anything
+    else (then the object itself must be kept, and rendered later)."""
     return _copy(obj, 0)
-
-
-def render_plain(value: Any, limit: int) -> str:
-    """:func:`render` of a :func:`plain_copy` (not a string)."""
-    try:
-        text = _encode(value)
-    except Exception:  # never let rendering fail a sink
-        text = repr(value)
-    if limit >= 0 and len(text) > limit:
-        return text[: max(limit - 1, 0)] + "…"
-    return text
 
 
 def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._render import render, render_plain
+from ._render import render
 
 __all__ = [
     "BudgetUpdate",
@@ -169,8 +169,8 @@ class Payload:
 
     @classmethod
     def of_packed(cls, data: bytes, limit: int) -> Payload:
-        """A payload kept as the ``marshal`` bytes of its plain copy
-        (:func:`._render.plain_copy`), rendered on first read."""
+        """A payload kept as ``marshal`` bytes (of the captured object, or of its plain
+        copy: :func:`._render.plain_copy`), rendered on first read."""
         p = cls(data, limit)
         p._packed = True
         return p
@@ -179,16 +179,14 @@ class Payload:
     def text(self) -> str:
         """The rendered, truncated text."""
         if self._text is None:
-            if self._packed:
-                self._text = render_plain(marshal.loads(self._obj), self._limit)
-            else:
-                self._text = render(self._obj, self._limit)
+            obj = marshal.loads(self._obj) if self._packed else self._obj
+            self._text = render(obj, self._limit)
             self._obj = None
         return self._text
 
     @property
     def raw(self) -> Any:
-        """The captured object (or its plain copy), until it has been rendered (then
+        """The captured object (or a copy of it), until it has been rendered (then
         ``None``)."""
         if self._packed and self._obj is not None:
             return marshal.loads(self._obj)
