@@ -103,7 +103,7 @@ PAYLOADS = [
     AIMessage(content="yo", tool_calls=[{"name": "t", "args": {"a": 1}, "id": "1"}]),
     ToolMessage(content="8", tool_call_id="c1"),
     [Document(page_content="p", metadata={"source": "s", "page": 1})],
-    {1: "int key", True: "bool key", None: "none key", 2.5: (1, 2)},
+    {3: "int key", True: "bool key", None: "none key", 2.5: (1, 2)},
     {"set": {3, 1, 2}, "bytes": b"raw"},
     list(range(80)),
     {"deep": [[[[[[[["x"]]]]]]]]},
