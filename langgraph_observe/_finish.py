@@ -83,9 +83,10 @@ class Finisher:
         payload or attribute)."""
         if span.events:
             return span
+        messages = span.kind is SpanKind.LLM  # a model's prompts and answers
         try:
-            inp, inp_packed = _pack_io(span.input)
-            out, out_packed = _pack_io(span.output)
+            inp, inp_packed = _pack_io(span.input, messages)
+            out, out_packed = _pack_io(span.output, messages)
             usage, error = span.usage, span.error
             extras = marshal.dumps(
                 (
@@ -221,17 +222,20 @@ class Finisher:
         )
 
 
-def _pack_io(value: Any) -> tuple[Any, bool]:
+def _pack_io(value: Any, messages: bool = False) -> tuple[Any, bool]:
     """An input or output as it waits: a scalar as it is, anything else as marshal bytes
     (and whether it was packed): of the object itself when it is made of plain Python
-    values, else of its plain copy (LangChain messages and documents). Rendering what
-    ``marshal`` gives back yields the text the object itself would have given."""
+    values, else of its plain copy (LangChain messages and documents; ``messages`` says
+    to expect them). Rendering what ``marshal`` gives back yields the text the object
+    itself would have given."""
     if type(value) in _ATOMS:
         return value, False
-    try:
-        return marshal.dumps(value), True
-    except ValueError:  # not plain Python values
-        return marshal.dumps(plain_copy(value)), True
+    if not messages:
+        try:
+            return marshal.dumps(value), True
+        except ValueError:  # not plain Python values
+            pass
+    return marshal.dumps(plain_copy(value)), True
 
 
 def _payload(value: Any, packed: bool, limit: int) -> Payload | None:

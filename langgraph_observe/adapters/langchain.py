@@ -66,6 +66,14 @@ def _guard_cb(fn: Any) -> Any:
     return wrapper
 
 
+def _swallow(where: str, exc: Exception) -> None:
+    """What a guarded callback does with an exception: control errors (budget exceeded,
+    gate failed) and, in strict mode, every error go on to the run; the rest is reported."""
+    if isinstance(exc, ObserveControlError) or _guard.strict():
+        raise exc
+    _guard.report(f"CallbackHandler.{where}", exc)
+
+
 def _serialized_name(serialized: dict[str, Any] | None) -> str | None:
     """The runnable's name as LangChain serialized it (its ``name``, else its class)."""
     if not serialized:
@@ -165,7 +173,6 @@ class CallbackHandler(BaseCallbackHandler):
             return step is not None and step > 1
         return False
 
-    @_guard_cb
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -177,29 +184,38 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self.tracer
-        name = kwargs.get("name") or _serialized_name(serialized)
-        if parent_run_id is None:
-            tracer.start(
-                run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
-            )
-            return
-        if metadata and "langgraph_node" in metadata and has_tag_prefix(tags, "graph:step:"):
-            node = metadata["langgraph_node"]
-            if node in ("__start__", "__end__") and not tracer.keep_plumbing:
+        try:
+            tracer = self.tracer
+            name = kwargs.get("name") or _serialized_name(serialized)
+            if parent_run_id is None:
+                tracer.start(
+                    run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
+                )
+                return
+            if metadata and "langgraph_node" in metadata and has_tag_prefix(tags, "graph:step:"):
+                node = metadata["langgraph_node"]
+                if node in ("__start__", "__end__") and not tracer.keep_plumbing:
+                    tracer.fold(run_id, parent_run_id)
+                    return
+                tracer.start(
+                    run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs
+                )
+                return
+            parent = tracer.open.get(parent_run_id.int)
+            if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
                 tracer.fold(run_id, parent_run_id)
                 return
-            tracer.start(run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs)
-            return
-        parent = tracer.open.get(parent_run_id.int)
-        if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
-            tracer.fold(run_id, parent_run_id)
-            return
-        tracer.start(run_id, parent_run_id, name or "chain", SpanKind.CHAIN, metadata, tags, inputs)
+            tracer.start(
+                run_id, parent_run_id, name or "chain", SpanKind.CHAIN, metadata, tags, inputs
+            )
+        except Exception as exc:
+            _swallow("on_chain_start", exc)
 
-    @_guard_cb
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self.tracer.end(run_id, outputs)
+        try:
+            self.tracer.end(run_id, outputs)
+        except Exception as exc:
+            _swallow("on_chain_end", exc)
 
     @_guard_cb
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -250,7 +266,6 @@ class CallbackHandler(BaseCallbackHandler):
             self.tracer.fail(run_id, exc)
             raise
 
-    @_guard_cb
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -262,9 +277,12 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._start_model(
-            serialized, messages, run_id, parent_run_id, tags, metadata, kwargs, "chat"
-        )
+        try:
+            self._start_model(
+                serialized, messages, run_id, parent_run_id, tags, metadata, kwargs, "chat"
+            )
+        except Exception as exc:
+            _swallow("on_chat_model_start", exc)
 
     @_guard_cb
     def on_llm_start(
@@ -283,31 +301,30 @@ class CallbackHandler(BaseCallbackHandler):
         )
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        # the most frequent callback: guarded inline, the first token alone does work
+        # the most frequent callback: the first token alone does work
         try:
             span = self.tracer.open.get(run_id.int)
             if span is not None and span.first_token_ns is None:
                 span.first_token_ns = time.time_ns()
                 span.attrs[sc.LG_STREAMING] = True
         except Exception as exc:
-            if _guard.strict():
-                raise
-            _guard.report("CallbackHandler.on_llm_new_token", exc)
+            _swallow("on_llm_new_token", exc)
 
-    @_guard_cb
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        if run_id.int not in self.tracer.open:
-            return
-        outputs, usage, extra = read_llm_result(response)
-        # outputs are passed even without capture_io: hooks estimate usage from them
-        self.tracer.end(run_id, outputs, usage=usage, extra=extra)
+        try:
+            if run_id.int not in self.tracer.open:
+                return
+            outputs, usage, extra = read_llm_result(response)
+            # outputs are passed even without capture_io: hooks estimate usage from them
+            self.tracer.end(run_id, outputs, usage=usage, extra=extra)
+        except Exception as exc:
+            _swallow("on_llm_end", exc)
 
     @_guard_cb
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
     # -- tools and retrievers -----------------------------------------------------------
-    @_guard_cb
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -320,31 +337,35 @@ class CallbackHandler(BaseCallbackHandler):
         inputs: Any = None,
         **kwargs: Any,
     ) -> None:
-        name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
-        span = self.tracer.start(
-            run_id,
-            parent_run_id,
-            name,
-            SpanKind.TOOL,
-            metadata,
-            tags,
-            inputs if inputs is not None else input_str,
-        )
-        span.attrs[sc.GEN_AI_OPERATION_NAME] = "execute_tool"
-        span.attrs[sc.GEN_AI_TOOL_NAME] = name
-        call_id = kwargs.get("tool_call_id")
-        if call_id:
-            span.attrs[sc.GEN_AI_TOOL_CALL_ID] = call_id
+        try:
+            name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
+            span = self.tracer.start(
+                run_id,
+                parent_run_id,
+                name,
+                SpanKind.TOOL,
+                metadata,
+                tags,
+                inputs if inputs is not None else input_str,
+            )
+            span.attrs[sc.GEN_AI_OPERATION_NAME] = "execute_tool"
+            span.attrs[sc.GEN_AI_TOOL_NAME] = name
+            call_id = kwargs.get("tool_call_id")
+            if call_id:
+                span.attrs[sc.GEN_AI_TOOL_CALL_ID] = call_id
+        except Exception as exc:
+            _swallow("on_tool_start", exc)
 
-    @_guard_cb
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self.tracer.end(run_id, output)
+        try:
+            self.tracer.end(run_id, output)
+        except Exception as exc:
+            _swallow("on_tool_end", exc)
 
     @_guard_cb
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
-    @_guard_cb
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -356,15 +377,20 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
-        span = self.tracer.start(
-            run_id, parent_run_id, name, SpanKind.RETRIEVER, metadata, tags, query
-        )
-        span.attrs[sc.LG_RETRIEVER_QUERY] = query
+        try:
+            name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
+            span = self.tracer.start(
+                run_id, parent_run_id, name, SpanKind.RETRIEVER, metadata, tags, query
+            )
+            span.attrs[sc.LG_RETRIEVER_QUERY] = query
+        except Exception as exc:
+            _swallow("on_retriever_start", exc)
 
-    @_guard_cb
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        self.tracer.end(run_id, documents, extra={sc.LG_RETRIEVER_DOCUMENTS: len(documents)})
+        try:
+            self.tracer.end(run_id, documents, extra={sc.LG_RETRIEVER_DOCUMENTS: len(documents)})
+        except Exception as exc:
+            _swallow("on_retriever_end", exc)
 
     @_guard_cb
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
