@@ -334,3 +334,62 @@ def test_extraction_is_cheap():
         finish_reasons(result)
     per_call = (time.perf_counter() - start) / n
     assert per_call < 200e-6
+
+
+def _generally(response):
+    """read_llm_result's answer, from the general readers one by one."""
+    from langgraph_observe.adapters._callbacks import generation_texts, is_cache_hit
+    from langgraph_observe.usage import finish_reasons, response_model
+
+    extra = {}
+    if response_model(response):
+        extra["gen_ai.response.model"] = response_model(response)
+    if finish_reasons(response):
+        extra["gen_ai.response.finish_reasons"] = finish_reasons(response)
+    if is_cache_hit(response):
+        extra["langgraph.llm.cache_hit"] = True
+    return generation_texts(response), usage_from_llm_result(response), extra
+
+
+UM = {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+READ_CASES = {
+    "usage and reason in metadata": chat_result(
+        AIMessage("a", usage_metadata=UM, response_metadata={"finish_reason": "stop"})
+    ),
+    "reason in generation_info wins": LLMResult(
+        generations=[
+            [
+                ChatGeneration(
+                    message=AIMessage(
+                        "b", usage_metadata=UM, response_metadata={"finish_reason": "length"}
+                    ),
+                    generation_info={"finish_reason": "stop", "model_name": "m-1"},
+                )
+            ]
+        ],
+        llm_output={"model_name": "gpt-4o-2024"},
+    ),
+    "cached replay": chat_result(
+        AIMessage("c", usage_metadata={**UM, "total_cost": 0}, response_metadata={"cached": 1})
+    ),
+    "no usage metadata": chat_result(
+        AIMessage("d", response_metadata={"token_usage": {"prompt_tokens": 1}})
+    ),
+    "text completion": LLMResult(generations=[[Generation(text="e")]]),
+    "two candidates": LLMResult(
+        generations=[
+            [
+                ChatGeneration(message=AIMessage("f", usage_metadata=UM)),
+                ChatGeneration(message=AIMessage("g", usage_metadata=UM)),
+            ]
+        ]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(READ_CASES))
+def test_reading_a_result_in_one_pass_agrees_with_the_general_readers(case):
+    from langgraph_observe.adapters._callbacks import read_llm_result
+
+    response = READ_CASES[case]
+    assert read_llm_result(response) == _generally(response)

@@ -6,7 +6,12 @@ from typing import Any
 
 from .. import semconv as sc
 from ..events import TokenUsage
-from ..usage import finish_reasons, response_model, usage_from_llm_result
+from ..usage import (
+    finish_reasons,
+    response_model,
+    usage_from_llm_result,
+    usage_from_usage_metadata,
+)
 
 __all__ = [
     "PLUMBING",
@@ -95,6 +100,11 @@ def read_llm_result(response: Any) -> tuple[Any, TokenUsage | None, dict[str, An
     """What a model call's ``LLMResult`` says: its outputs (the message, or a list of
     them), its token usage, and the attributes it sets (the model that answered, the
     finish reasons, a cache hit)."""
+    generations = getattr(response, "generations", None)
+    if generations and len(generations) == 1 and len(generations[0]) == 1:
+        found = _read_one_chat_generation(response, generations[0][0])
+        if found is not None:
+            return found
     usage = usage_from_llm_result(response)
     extra: dict[str, Any] = {}
     answered = response_model(response)
@@ -106,3 +116,35 @@ def read_llm_result(response: Any) -> tuple[Any, TokenUsage | None, dict[str, An
     if is_cache_hit(response):
         extra[sc.LG_CACHE_HIT] = True
     return generation_texts(response), usage, extra
+
+
+_FINISH_KEYS = ("finish_reason", "stop_reason", "done_reason")
+
+
+def _read_one_chat_generation(
+    response: Any, gen: Any
+) -> tuple[Any, TokenUsage | None, dict[str, Any]] | None:
+    """:func:`read_llm_result` for the usual answer, one chat message whose usage is in its
+    ``usage_metadata``: the same reading in one pass (None: not that case)."""
+    message = getattr(gen, "message", None)
+    um = getattr(message, "usage_metadata", None)
+    if message is None or not um or type(um) is not dict:
+        return None
+    usage = usage_from_usage_metadata(um)
+    if usage is None:
+        return None
+    meta = getattr(message, "response_metadata", None)
+    info = getattr(gen, "generation_info", None)
+    extra: dict[str, Any] = {}
+    answered = response_model(response)
+    if answered:
+        extra[sc.GEN_AI_RESPONSE_MODEL] = answered
+    for source in (info, meta):
+        if source:
+            reason = next((source[k] for k in _FINISH_KEYS if source.get(k)), None)
+            if reason is not None:
+                extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
+                break
+    if um.get("total_cost") == 0 or (meta and meta.get("cached")):
+        extra[sc.LG_CACHE_HIT] = True
+    return message, usage, extra
