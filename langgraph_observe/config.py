@@ -9,7 +9,7 @@ One precedence rule everywhere: **argument > environment variable > config file 
 | ``max_payload_chars`` | ``LANGGRAPH_OBSERVE_MAX_PAYLOAD_CHARS`` | ``4000`` | cut captured inputs/outputs to this many characters |
 | ``keep_plumbing`` | ``LANGGRAPH_OBSERVE_KEEP_PLUMBING`` | ``false`` | keep LangGraph's internal runs (``__start__``, routers, channel writes) as spans |
 | ``max_open_runs`` | ``LANGGRAPH_OBSERVE_MAX_OPEN_RUNS`` | ``10000`` | bound of the per-run state kept for unfinished runs |
-| ``queue_size`` | ``LANGGRAPH_OBSERVE_QUEUE_SIZE`` | ``20000`` | records each sink's queue holds before dropping |
+| ``queue_size`` | ``LANGGRAPH_OBSERVE_QUEUE_SIZE`` | ``20000`` | records the dispatcher's intake, and each sink's queue, hold before dropping |
 | ``flush_interval`` | ``LANGGRAPH_OBSERVE_FLUSH_INTERVAL`` | ``0.2`` | seconds between background exports |
 | ``flush_timeout`` | ``LANGGRAPH_OBSERVE_FLUSH_TIMEOUT`` | ``5.0`` | time limit of ``flush()``/``shutdown()`` |
 """

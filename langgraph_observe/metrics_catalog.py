@@ -257,7 +257,8 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         f"{PREFIX}spans_dropped_total",
         "counter",
         "Records a sink lost, by reason "
-        "(queue_full, sdk_queue_full, export_error, export_failed, closed, shutdown).",
+        "(queue_full, sdk_queue_full, export_error, export_failed, finish_error, closed, "
+        "shutdown).",
         ("sink", "reason"),
         "dispatch.Health, read at scrape time",
     ),
