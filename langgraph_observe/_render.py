@@ -158,13 +158,17 @@ def _copy(obj: Any, depth: int) -> Any:
         if len(obj) > _MAX_ITEMS:
             raise Unplain
         return [v if type(v) in _ATOMS else _copy(v, depth) for v in obj]
-    kind, fields = _kind_of(obj)
+    kind, fields = _class_kind.get(cls) or _kind_of(obj)
     if kind == "message":
         d = obj.__dict__
         kind_name = d.get("type")
+        content = d.get("content")
         if type(kind_name) is not str:
             raise Unplain
-        out = {"type": kind_name, "content": _copy(d.get("content"), depth)}
+        out = {
+            "type": kind_name,
+            "content": content if type(content) is str else _copy(content, depth),
+        }
         for attr in fields:
             value = d.get(attr)
             if value:
