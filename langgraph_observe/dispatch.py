@@ -5,8 +5,8 @@ and one worker per sink.
 append to the intake (no lock, no I/O; a wake-up only for the first item after the
 intake ran empty, or a full batch). The dispatcher's thread then waits ``interval``
 seconds (or for a full batch, or ``flush``), builds the records of the ended spans
-(packed tuples and :class:`Deferred` items), appends them a few at a time to every
-sink's queue and wakes the sinks' workers. With nothing queued, no thread wakes. Each
+(packed tuples and :class:`Deferred` items), appends them to every sink's queue and
+wakes the sinks' workers. With nothing queued, no thread wakes. Each
 worker hands its sink a batch and guards the call: a slow, failing or crashing sink
 neither slows the graph nor the other sinks. When a queue is full the record is dropped
 for that sink and counted in :class:`Health` (``reason="queue_full"``), never silently.
@@ -31,10 +31,6 @@ __all__ = ["Deferred", "Dispatcher", "Health"]
 
 logger = logging.getLogger("langgraph_observe")
 
-#: records the dispatcher's thread builds and hands to the sinks' queues at a time
-HAND_OVER = 64
-#: how long the dispatcher's thread waits for the sinks to take a hand-over
-HAND_OVER_WAIT_S = 0.02
 #: longest an idle dispatcher sleeps without looking at its intake
 _IDLE_WAKE_S = 2.0
 
@@ -123,7 +119,6 @@ class _Flush:
 class _SinkWorker:
     __slots__ = (
         "batch_size",
-        "drained",
         "health",
         "interval",
         "max_queue",
@@ -144,7 +139,6 @@ class _SinkWorker:
         self.batch_size = batch_size
         self.interval = interval
         self.wake = threading.Event()
-        self.drained = threading.Event()  #: set whenever the queue has been worked off
         self.stopping = False
         health._watch_depth(sink.name, self.queue)
         self.thread = threading.Thread(
@@ -185,8 +179,6 @@ class _SinkWorker:
                     batch = []
             if batch:
                 self._export(batch)
-            if not q:
-                self.drained.set()
             if self.stopping and not q:
                 return
 
@@ -287,12 +279,11 @@ class Dispatcher:
                 return
 
     def _dispatch(self, q: deque[Any]) -> None:
-        """Take a few items from the intake, build the records of ended spans, and hand
-        them to the sinks' queues in order. A few at a time (``HAND_OVER``): records
-        waiting for a sink are live objects, and the fewer wait, the fewer the garbage
-        collector promotes to its oldest generation."""
+        """Take up to a batch from the intake, build the records of ended spans, and hand
+        them to the sinks' queues in order. (One burst per batch: the graph's threads
+        are interrupted once, not once per handful of records.)"""
         records: list[Record] = []
-        for _ in range(min(len(q), HAND_OVER)):
+        for _ in range(min(len(q), self.batch_size)):
             item = q.popleft()
             if type(item) is tuple or isinstance(item, Deferred):
                 try:
@@ -319,18 +310,10 @@ class Dispatcher:
         return self.unpack(item) if self.unpack is not None else None
 
     def _hand_over(self, records: list[Record]) -> None:
-        """Append ``records`` to every sink's queue, then give the sinks that were keeping
-        up a moment (``HAND_OVER_WAIT_S``) to take them before more records are built: a
-        record waiting in a queue keeps its objects alive, and the collector promotes what
-        stays alive. A sink with a backlog (slow, or its backend down) is not waited for."""
         if not records:
             return
-        keeping_up = []
         for w in self._workers:
             q = w.queue
-            if not q:
-                w.drained.clear()
-                keeping_up.append(w)
             room = w.max_queue - len(q)
             if room >= len(records):
                 q.extend(records)
@@ -339,11 +322,6 @@ class Dispatcher:
                     q.extend(records[:room])
                 self.health.drop(w.sink.name, "queue_full", len(records) - max(room, 0))
             w.wake.set()
-        deadline = time.monotonic() + HAND_OVER_WAIT_S
-        for w in keeping_up:
-            left = deadline - time.monotonic()
-            if left <= 0 or not w.drained.wait(left):
-                break
 
     # -- flush and shutdown -------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
