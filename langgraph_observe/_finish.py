@@ -24,6 +24,8 @@ from ._hooks import Hooks
 from ._render import Unplain, plain_copy
 from ._spans import OpenSpan, Trace, hex_id
 from .events import (
+    MARSHALLED,
+    PLAIN_COPY,
     ErrorClass,
     ErrorInfo,
     Payload,
@@ -222,25 +224,25 @@ class Finisher:
         )
 
 
-def _pack_io(value: Any, messages: bool = False) -> tuple[Any, bool]:
-    """An input or output as it waits: a scalar as it is, anything else as marshal bytes
-    (and whether it was packed): of the object itself when it is made of plain Python
-    values, else of its plain copy (LangChain messages and documents; ``messages`` says
-    to expect them). Rendering what ``marshal`` gives back yields the text the object
-    itself would have given."""
+def _pack_io(value: Any, messages: bool = False) -> tuple[Any, int]:
+    """An input or output as it waits, and how it was packed: a scalar as it is (0);
+    anything else as marshal bytes, of the object itself when it is made of plain Python
+    values (``MARSHALLED``), else of its JSON-ready plain copy (``PLAIN_COPY``: LangChain
+    messages and documents; ``messages`` says to expect them). Rendering what
+    ``marshal`` gives back yields the text the object itself would have given."""
     if type(value) in _ATOMS:
-        return value, False
+        return value, 0
     if not messages:
         try:
-            return marshal.dumps(value), True
+            return marshal.dumps(value), MARSHALLED
         except ValueError:  # not plain Python values
             pass
-    return marshal.dumps(plain_copy(value)), True
+    return marshal.dumps(plain_copy(value)), PLAIN_COPY
 
 
-def _payload(value: Any, packed: bool, limit: int) -> Payload | None:
+def _payload(value: Any, packed: int, limit: int) -> Payload | None:
     if packed:
-        return Payload.of_packed(value, limit)
+        return Payload.of_packed(value, limit, plain=packed == PLAIN_COPY)
     return None if value is None else Payload(value, limit)
 
 

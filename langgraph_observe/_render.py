@@ -113,6 +113,17 @@ def plain_copy(obj: Any) -> Any:
     return _copy(obj, 0)
 
 
+def render_plain_copy(value: Any, limit: int) -> str:
+    """:func:`render` of what :func:`plain_copy` made (already JSON-ready)."""
+    try:
+        text = value if isinstance(value, str) else _encode(value)
+    except Exception:  # never let rendering fail a sink
+        text = repr(value)
+    if limit >= 0 and len(text) > limit:
+        return text[: max(limit - 1, 0)] + "…"
+    return text
+
+
 def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:
     """Decided once per class, in the renderer's own order of checks. A message class
     whose fields are plain pydantic fields is read from the instance's ``__dict__``."""

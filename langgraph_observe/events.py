@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._render import render
+from ._render import render, render_plain_copy
 
 __all__ = [
     "BudgetUpdate",
@@ -144,6 +144,10 @@ class TraceContext:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+MARSHALLED = 1  #: a payload kept as the marshal bytes of the captured object
+PLAIN_COPY = 2  #: ... of its JSON-ready plain copy
+
+
 class Payload:
     """A captured input or output, rendered to text lazily (off the graph's path).
 
@@ -158,7 +162,7 @@ class Payload:
         self._obj = obj
         self._limit = limit
         self._text: str | None = None
-        self._packed = False
+        self._packed = 0  #: how ``_obj`` is kept: 0 as it is, else marshalled (see below)
 
     @classmethod
     def of_text(cls, text: str) -> Payload:
@@ -168,19 +172,24 @@ class Payload:
         return p
 
     @classmethod
-    def of_packed(cls, data: bytes, limit: int) -> Payload:
-        """A payload kept as ``marshal`` bytes (of the captured object, or of its plain
-        copy: :func:`._render.plain_copy`), rendered on first read."""
+    def of_packed(cls, data: bytes, limit: int, *, plain: bool = False) -> Payload:
+        """A payload kept as ``marshal`` bytes, rendered on first read: of the captured
+        object, or (``plain``) of its JSON-ready plain copy (:func:`._render.plain_copy`)."""
         p = cls(data, limit)
-        p._packed = True
+        p._packed = PLAIN_COPY if plain else MARSHALLED
         return p
 
     @property
     def text(self) -> str:
         """The rendered, truncated text."""
         if self._text is None:
-            obj = marshal.loads(self._obj) if self._packed else self._obj
-            self._text = render(obj, self._limit)
+            packed = self._packed
+            if not packed:
+                self._text = render(self._obj, self._limit)
+            elif packed == PLAIN_COPY:
+                self._text = render_plain_copy(marshal.loads(self._obj), self._limit)
+            else:
+                self._text = render(marshal.loads(self._obj), self._limit)
             self._obj = None
         return self._text
 

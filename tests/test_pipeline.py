@@ -18,7 +18,7 @@ from langgraph_observe import CallbackHandler
 from langgraph_observe._finish import _pack_io
 from langgraph_observe._hooks import Hooks
 from langgraph_observe._render import Unplain, plain_copy, render
-from langgraph_observe.events import Payload, Record, SpanRecord
+from langgraph_observe.events import PLAIN_COPY, Payload, Record, SpanRecord
 from langgraph_observe.features import FeatureHooks
 from langgraph_observe.sinks.base import BaseSink
 from langgraph_observe.testing import InMemorySink
@@ -115,10 +115,12 @@ PAYLOADS = [
 @pytest.mark.parametrize("obj", PAYLOADS, ids=lambda o: type(o).__name__)
 def test_a_packed_payload_renders_to_the_text_of_the_object(obj):
     value, packed = _pack_io(obj)
-    payload = Payload.of_packed(value, 4000) if packed else Payload(value, 4000)
-    assert payload.text == render(obj, 4000)
-    small = Payload.of_packed(value, 12) if packed else Payload(value, 12)
-    assert small.text == render(obj, 12)
+    for limit in (4000, 12):
+        if packed:
+            payload = Payload.of_packed(value, limit, plain=packed == PLAIN_COPY)
+        else:
+            payload = Payload(value, limit)
+        assert payload.text == render(obj, limit)
     if packed:
         assert isinstance(value, bytes) and not gc.is_tracked(value)
 
