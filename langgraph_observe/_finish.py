@@ -44,7 +44,7 @@ _KINDS = {k.value: k for k in SpanKind}
 _STATUSES = {s.value: s for s in SpanStatus}
 _ERROR_CLASSES = {c.value: c for c in ErrorClass}
 #: contexts of traces whose root record was built, for spans that end after their root
-_RECENT = 1024
+_RECENT = 64
 #: bound of the open-trace table (roots that never end are forgotten, oldest first)
 _MAX_OPEN_TRACES = 100_000
 

@@ -232,3 +232,15 @@ def test_hooks_that_watch_span_ends_get_them_on_the_path():
     assert "linear" in hooks.seen and "plan" in hooks.seen
     assert FeatureHooks().on_path is False
     handler.shutdown()
+
+
+def test_no_trace_state_is_left_behind():
+    handler = CallbackHandler(sinks=[InMemorySink()])
+    graph = graphs.fanout_graph()
+    for _ in range(100):
+        graph.invoke({"log": []}, config={"callbacks": [handler]})
+    assert handler.flush()
+    finisher = handler.tracer.finisher
+    assert finisher.traces == {} and handler.tracer.open_runs == 0
+    assert len(finisher._recent) <= 64
+    handler.shutdown()
