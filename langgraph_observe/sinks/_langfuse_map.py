@@ -4,20 +4,21 @@ attributes and score fields. Plain data in, plain data out; no Langfuse import."
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from json.encoder import encode_basestring as _json_string
 from typing import Any
 
 from .. import semconv as sc
-from ..events import Payload, ScoreRecord, SpanKind, SpanRecord, SpanStatus, TraceContext
+from ..events import Payload, ScoreRecord, SpanKind, SpanRecord, TraceContext
 
 __all__ = [
     "GENERATION_TYPES",
     "A",
     "Mask",
     "meta_json",
-    "observation_attributes",
     "observation_type",
     "payload_text",
     "score_fields",
@@ -83,8 +84,31 @@ def _datetime(ns: int) -> datetime:
 
 
 def _iso(ns: int) -> str:
-    """An RFC 3339 UTC time with microseconds, as the Langfuse SDK writes datetimes."""
-    return _datetime(ns).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """An RFC 3339 UTC time with microseconds, as the Langfuse SDK writes datetimes:
+    ``datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(...)``, its rounding
+    done the same way, the date and time of the last second seen kept."""
+    global _last_second
+    fraction, whole = math.modf(ns / 1e9)
+    us = round(fraction * 1e6)  # half to even, as datetime rounds
+    if us >= 1_000_000:
+        us -= 1_000_000
+        whole += 1.0
+    elif us < 0:
+        us += 1_000_000
+        whole -= 1.0
+    second = int(whole)
+    last = _last_second
+    if last[0] != second:
+        if not 0 <= second < _YEAR_10000:
+            return _datetime(ns).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        tm = time.gmtime(second)
+        text = "%04d-%02d-%02dT%02d:%02d:%02d" % tm[:6]  # noqa: UP031
+        last = _last_second = (second, text)
+    return f"{last[1]}.{us:06d}Z"
+
+
+_YEAR_10000 = 253_402_300_800
+_last_second = (-1, "")
 
 
 def _loads(text: str) -> Any:
@@ -193,51 +217,6 @@ def _metadata(record: SpanRecord) -> dict[str, Any]:
         if value is not None:
             meta[key] = value
     return meta
-
-
-def observation_attributes(record: SpanRecord, mask: Mask | None = None) -> dict[str, Any]:
-    """The Langfuse attributes of the observation for ``record`` (trace-level ones are
-    :func:`trace_attributes`)."""
-    as_type = observation_type(record)
-    attrs: dict[str, Any] = {
-        A.OBSERVATION_TYPE: as_type,
-        A.OBSERVATION_INPUT: payload_text(record.input, mask),
-        A.OBSERVATION_OUTPUT: payload_text(record.output, mask),
-    }
-    if record.parent_span_id is None:
-        attrs[A.IS_APP_ROOT] = True
-    if record.status is SpanStatus.ERROR:
-        attrs[A.OBSERVATION_LEVEL] = "ERROR"
-        error = record.error
-        attrs[A.OBSERVATION_STATUS_MESSAGE] = f"{error.type}: {error.message}" if error else "error"
-    elif record.status is SpanStatus.INTERRUPTED:
-        attrs[A.OBSERVATION_STATUS_MESSAGE] = "interrupted"
-    if as_type in GENERATION_TYPES:
-        attrs[A.OBSERVATION_MODEL] = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL) or record.model
-        params = _model_parameters(record.attributes)
-        if params:
-            attrs[A.OBSERVATION_MODEL_PARAMETERS] = _json(params)
-        usage = usage_details(record)
-        if usage:
-            attrs[A.OBSERVATION_USAGE_DETAILS] = _json(usage)
-        if record.cost_usd is not None:
-            attrs[A.OBSERVATION_COST_DETAILS] = _json({"total": record.cost_usd})
-        ttft = record.attributes.get(sc.LG_TIME_TO_FIRST_TOKEN)
-        if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
-            attrs[A.OBSERVATION_COMPLETION_START_TIME] = _json(
-                _iso(record.start_ns + int(ttft * 1e9))
-            )
-    meta: Any = _metadata(record)
-    if mask is not None:
-        meta = mask(data=meta)
-    if isinstance(meta, Mapping):
-        prefix = A.OBSERVATION_METADATA + "."
-        for key, value in meta.items():
-            if value is not None:
-                attrs[prefix + key] = meta_json(value)
-    elif meta is not None:
-        attrs[A.OBSERVATION_METADATA] = meta_json(meta)
-    return attrs
 
 
 def _short(value: Any) -> Any:

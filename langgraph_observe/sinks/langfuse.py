@@ -47,22 +47,17 @@ from .. import __version__
 from .._guard import report
 from ..config import Settings
 from ..events import Record, ScoreRecord, SpanRecord, SpanStatus, TraceContext
-from ._langfuse_map import (
-    A,
-    Mask,
-    observation_attributes,
-    score_fields,
-    trace_attributes,
-)
+from ._langfuse_map import A, Mask, score_fields, trace_attributes
+from ._langfuse_wire import ObservationWriter
 from ._otel_flush import BoundedFlush
 from ._otlp_http import OTLPPoster, PostFailed
 from ._otlp_wire import (
     SPAN_ATTRIBUTES,
     STATUS_ERROR,
-    WireSpan,
     encode_attributes,
     encode_request,
-    encode_span,
+    span_message,
+    trace_field,
 )
 from .base import BaseSink
 
@@ -75,7 +70,6 @@ ENV_SWITCH = "LANGGRAPH_OBSERVE_LANGFUSE"
 INSTRUMENTATION_SCOPE = "langgraph_observe"
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"
 TRACES_PATH = "api/public/otel/v1/traces"
-_TRACE_CACHE = 256  #: traces whose encoded trace attributes are kept
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  #: default cap of one request body (uncompressed)
 
 
@@ -189,7 +183,9 @@ class LangfuseSink(BaseSink):
         }
         common = {A.ENVIRONMENT: self.environment, A.RELEASE: self.release}
         self._common = encode_attributes(SPAN_ATTRIBUTES, common)
-        self._traces: dict[int, tuple[TraceContext, bytes]] = {}
+        self._observations = ObservationWriter(self._mask)
+        #: per trace of the last batch: (context, trace id field, trace attributes, sampled in)
+        self._traces: dict[int, tuple[TraceContext, bytes, bytes, bool]] = {}
         self._failing = False
         self._flush = BoundedFlush(self._flush_client, f"langgraph-observe-{name}-flush")
 
@@ -197,44 +193,49 @@ class LangfuseSink(BaseSink):
 
     def export(self, records: Sequence[Record]) -> None:
         spans: list[bytes] = []
+        previous, self._traces = self._traces, {}  # kept one batch: traces span batches
         for record in records:
-            if isinstance(record, SpanRecord):
-                if self._sample_bound <= int(record.trace_id[-16:], 16):
-                    continue  # sampled out
-                spans.append(self._encode(record))
+            if type(record) is SpanRecord or isinstance(record, SpanRecord):
+                ctx = record.trace
+                trace = self._traces.get(id(ctx))
+                if trace is None:
+                    trace = previous.get(id(ctx))
+                    if trace is None or trace[0] is not ctx:
+                        trace = self._trace(ctx)
+                    self._traces[id(ctx)] = trace
+                if trace[3]:
+                    spans.append(self._encode(record, trace[1], trace[2]))
             elif isinstance(record, ScoreRecord):
                 self.client.create_score(**score_fields(record))
         if spans:
             self._send(spans)
 
-    def _trace_attributes(self, ctx: TraceContext) -> bytes:
-        """The encoded trace-level attributes, computed once per trace."""
-        cached = self._traces.get(id(ctx))
-        if cached is not None and cached[0] is ctx:
-            return cached[1]
-        encoded = encode_attributes(SPAN_ATTRIBUTES, trace_attributes(ctx))
-        if len(self._traces) >= _TRACE_CACHE:
-            self._traces.clear()
-        self._traces[id(ctx)] = (ctx, encoded)
-        return encoded
+    def _trace(self, ctx: TraceContext) -> tuple[TraceContext, bytes, bytes, bool]:
+        """What every span of a trace shares: its encoded id and trace-level attributes,
+        and whether it is sampled in."""
+        keep = self._sample_bound > int(ctx.trace_id[-16:], 16)
+        if not keep:
+            return (ctx, b"", b"", False)
+        attributes = self._common + encode_attributes(SPAN_ATTRIBUTES, trace_attributes(ctx))
+        return (ctx, trace_field(ctx.trace_id), attributes, True)
 
-    def _encode(self, record: SpanRecord) -> bytes:
+    def _encode(self, record: SpanRecord, trace: bytes, trace_attributes: bytes) -> bytes:
         error = record.status is SpanStatus.ERROR
-        span = WireSpan(
-            record.trace_id,
+        return span_message(
+            trace,
             record.span_id,
             record.parent_span_id,
             record.name,
             record.start_ns,
             max(record.end_ns, record.start_ns),
-            observation_attributes(record, self._mask),
+            self._observations.attributes(record),
+            [(e.name, e.time_ns, e.attributes) for e in record.events] if record.events else (),
             STATUS_ERROR if error else 0,
             (f"{record.error.type}: {record.error.message}" if record.error else "")
             if error
             else "",
-            [(e.name, e.time_ns, e.attributes) for e in record.events],
+            trace_attributes,
         )
-        return encode_span(span) + self._common + self._trace_attributes(record.trace)
 
     def _send(self, spans: list[bytes]) -> None:
         """POST ``spans`` in as few requests as the size limit allows."""
@@ -311,6 +312,7 @@ class LangfuseSink(BaseSink):
         stop(max(0.0, deadline - time.monotonic()))
 
     def _stop(self) -> None:
+        self._poster.close()
         resources = getattr(self.client, "_resources", None)
         self.client.shutdown()
         # let a later sink with the same key start afresh instead of reusing a
