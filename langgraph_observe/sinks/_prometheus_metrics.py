@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEALTH_METRICS",
+    "MAX_TABLE",
     "HealthCollector",
+    "LabelTables",
     "RegistryMetrics",
+    "counter_inc",
+    "histogram",
     "metrics_for",
     "multiprocess_enabled",
 ]
@@ -160,3 +165,93 @@ def metrics_for(registry: CollectorRegistry | None) -> RegistryMetrics:
             found = RegistryMetrics(registry, multiprocess_enabled())
             _shared[registry] = found
         return found
+
+
+MAX_TABLE = 4096  #: label children and span plans a sink keeps (cleared when full)
+
+
+def counter_inc(child: Any) -> Any:
+    """A counter child's ``inc`` without its checks (for amounts known to be positive)."""
+    value = getattr(child, "_value", None)
+    return value.inc if value is not None else child.inc
+
+
+def histogram(child: Any) -> Any:
+    """What observing into a histogram child touches: its sum's ``inc``, its bucket bounds
+    and bucket values (``observe`` walks the bounds and takes two locks; a bisection,
+    and bucket counts added once per batch, give the same samples). The child itself
+    when prometheus_client lays them out otherwise."""
+    try:
+        return (child._sum.inc, child._upper_bounds, child._buckets)
+    except AttributeError:  # pragma: no cover - another prometheus_client layout
+        return child
+
+
+class LabelTables:
+    """One sink's label children, kept by label values and by the record fields they
+    come from (not looked up through ``labels()`` per record), and the counts of one
+    batch: integer counter increments and histogram bucket counts are added up and
+    applied by :meth:`apply`, as counting one by one would leave them. Not
+    thread-safe (a sink exports from one thread)."""
+
+    def __init__(self, metrics: RegistryMetrics) -> None:
+        self._m = metrics
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._histograms: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._pending: dict[Any, int] = {}  #: counter or bucket -> amount, this batch
+
+    def child(self, name: str, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept."""
+        key = (name, labels)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) >= MAX_TABLE:
+                self._children.clear()
+            found = self._children[key] = self._m[name].labels(*labels)
+        return found
+
+    def histogram(self, name: str, *labels: str) -> Any:
+        """:func:`histogram` of ``metric.labels(*labels)``, kept."""
+        key = (name, labels)
+        found = self._histograms.get(key)
+        if found is None:
+            if len(self._histograms) >= MAX_TABLE:
+                self._histograms.clear()
+            found = self._histograms[key] = histogram(self.child(name, *labels))
+        return found
+
+    def plan(self, key: tuple[Any, ...], make: Any, *inputs: Any) -> tuple[Any, ...]:
+        """What a span of ``key`` touches, ``make(*inputs)``, kept. ``key`` holds the
+        inputs and their types (a ``str`` subclass may label differently from an equal
+        ``str``)."""
+        found = self._plans.get(key)
+        if found is None:
+            found = make(*inputs)
+            if len(self._plans) >= MAX_TABLE:
+                self._plans.clear()
+            self._plans[key] = found
+        return found
+
+    def count(self, counter: Any, amount: Any = 1) -> None:
+        if type(amount) is int:
+            pending = self._pending
+            pending[counter] = pending.get(counter, 0) + amount
+        else:  # a float sum depends on the order of its terms: added as it comes
+            counter.inc(amount)
+
+    def observe(self, histogram: Any, amount: Any) -> None:
+        if type(histogram) is tuple and amount == amount:  # not NaN
+            add_to_sum, bounds, buckets = histogram
+            add_to_sum(amount)
+            bucket = buckets[bisect_left(bounds, amount)]
+            pending = self._pending
+            pending[bucket] = pending.get(bucket, 0) + 1
+        else:
+            histogram.observe(amount)
+
+    def apply(self) -> None:
+        """Add the batch's counts to the metrics."""
+        pending, self._pending = self._pending, {}
+        for target, amount in pending.items():
+            target.inc(amount)

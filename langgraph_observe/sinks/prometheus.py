@@ -32,7 +32,7 @@ from ..events import (
     WorkflowStarted,
 )
 from ..metrics_catalog import OVERFLOW, PREFIX, UNKNOWN
-from ._prometheus_metrics import metrics_for
+from ._prometheus_metrics import MAX_TABLE, LabelTables, counter_inc, metrics_for
 from .base import BaseSink
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ ENV_MAX_TENANTS = "LANGGRAPH_OBSERVE_PROMETHEUS_MAX_TENANTS"
 DEFAULT_MAX_TENANTS = 50
 _MAX_LABEL_CHARS = 128
 _MAX_OPEN_WORKFLOWS = 10_000
+_TOKEN_TYPES = ("input", "output", "cached", "reasoning")
 
 
 def _label(value: Any) -> str:
@@ -63,8 +64,17 @@ def _label(value: Any) -> str:
     return text if len(text) <= _MAX_LABEL_CHARS else text[:_MAX_LABEL_CHARS]
 
 
+def _labels(*values: Any) -> tuple[str, ...]:
+    return tuple(_label(v) for v in values)
+
+
 class PrometheusSink(BaseSink):
     """Turns records into the metrics of :data:`~langgraph_observe.metrics_catalog.METRICS`.
+
+    Label children are looked up once per combination of label inputs (not through
+    ``labels()`` per record), counter increments and histogram bucket counts are added
+    up over a batch and applied once at its end (integer amounts only, so the samples
+    are those of counting one by one).
 
     Args:
         registry: where the metrics live (default: prometheus_client's ``REGISTRY``). Sinks
@@ -85,7 +95,19 @@ class PrometheusSink(BaseSink):
         self.max_tenants = max_tenants
         self._m = metrics_for(registry)
         self._tenants: set[str] = set()
+        self._tenant_of: dict[str | None, str] = {}
         self._open: dict[str, str] = {}  #: span id of a started workflow -> its label
+        self._t = LabelTables(self._m)
+        self._child, self._plan, self._histogram = self._t.child, self._t.plan, self._t.histogram
+        self._count, self._observe = self._t.count, self._t.observe
+        self._by_kind: dict[Any, Any] = {
+            SpanKind.WORKFLOW: self._workflow,
+            SpanKind.NODE: self._node,
+            SpanKind.LLM: self._llm,
+            SpanKind.EMBEDDING: self._embedding,
+            SpanKind.TOOL: self._tool,
+            SpanKind.RETRIEVER: self._retriever,
+        }
 
     def bind(self, health: Health) -> None:
         super().bind(health)
@@ -93,29 +115,39 @@ class PrometheusSink(BaseSink):
 
     # --- labels -------------------------------------------------------------------------
     def _tenant(self, tenant: str | None) -> str:
+        plain = tenant is None or type(tenant) is str  # a subclass may label differently
+        found = self._tenant_of.get(tenant) if plain else None
+        if found is not None:
+            return found
         if tenant is None or tenant == "":
-            return UNKNOWN
-        tenant = _label(tenant)
-        if tenant in self._tenants:
-            return tenant
-        if len(self._tenants) < self.max_tenants:
-            self._tenants.add(tenant)
-            return tenant
-        return OVERFLOW
+            label = UNKNOWN
+        else:
+            label = _label(tenant)
+            if label not in self._tenants:
+                if len(self._tenants) < self.max_tenants:
+                    self._tenants.add(label)
+                else:
+                    label = OVERFLOW
+        if plain and len(self._tenant_of) < MAX_TABLE:
+            self._tenant_of[tenant] = label  # a tenant's label never changes once given
+        return label
 
     # --- export -------------------------------------------------------------------------
     def export(self, records: Sequence[Record]) -> None:
-        for r in records:
-            if isinstance(r, SpanRecord):
-                self._span(r)
-            elif isinstance(r, WorkflowStarted):
-                self._started(r)
-            elif isinstance(r, ScoreRecord):
-                self._score(r)
-            elif isinstance(r, PersonaSwitch):
-                self._switch(r)
-            elif isinstance(r, BudgetUpdate):
-                self._budget(r)
+        try:
+            for r in records:
+                if type(r) is SpanRecord or isinstance(r, SpanRecord):
+                    self._span(r)
+                elif isinstance(r, WorkflowStarted):
+                    self._started(r)
+                elif isinstance(r, ScoreRecord):
+                    self._score(r)
+                elif isinstance(r, PersonaSwitch):
+                    self._switch(r)
+                elif isinstance(r, BudgetUpdate):
+                    self._budget(r)
+        finally:
+            self._t.apply()
         self._sync_health()
 
     def flush(self, timeout: float) -> None:
@@ -132,105 +164,156 @@ class PrometheusSink(BaseSink):
         workflow = _label(r.trace.workflow)
         if r.span_id in self._open:
             return
-        self._m[f"{PREFIX}workflows_in_progress"].labels(workflow).inc()
+        self._child(f"{PREFIX}workflows_in_progress", workflow).inc()
         self._open[r.span_id] = workflow
         if len(self._open) > _MAX_OPEN_WORKFLOWS:  # lost ends: forget the oldest start
             lost = self._open.pop(next(iter(self._open)))
-            self._m[f"{PREFIX}workflows_in_progress"].labels(lost).dec()
+            self._child(f"{PREFIX}workflows_in_progress", lost).dec()
 
     def _span(self, s: SpanRecord) -> None:
-        kind = s.kind
-        if kind == SpanKind.WORKFLOW:
-            self._workflow(s)
-        elif kind == SpanKind.NODE:
-            self._node(s)
-        elif kind == SpanKind.LLM:
-            self._llm(s)
-            self._usage(s)
-        elif kind == SpanKind.EMBEDDING:
-            self._usage(s)
-        elif kind == SpanKind.TOOL:
-            self._tool(s)
-        elif kind == SpanKind.RETRIEVER:
-            self._retriever(s)
+        handler = self._by_kind.get(s.kind)
+        if handler is not None:
+            handler(s)
 
     def _workflow(self, s: SpanRecord) -> None:
-        m = self._m
-        workflow, status = _label(s.workflow), str(s.status)
-        m[f"{PREFIX}workflow_runs_total"].labels(workflow, status).inc()
-        m[f"{PREFIX}workflow_duration_seconds"].labels(workflow, status).observe(
-            max(0.0, s.duration_s)
-        )
+        workflow, status = s.trace.workflow, s.status
+        key = (0, workflow, type(workflow), status)
+        runs, duration = self._plan(key, self._workflow_plan, workflow, status)
+        self._count(runs)
+        d = (s.end_ns - s.start_ns) / 1e9
+        self._observe(duration, d if d > 0.0 else 0.0)  # max(0.0, d)
         started = self._open.pop(s.span_id, None)
         if started is not None:
-            m[f"{PREFIX}workflows_in_progress"].labels(started).dec()
+            self._child(f"{PREFIX}workflows_in_progress", started).dec()
+
+    def _workflow_plan(self, workflow: str, status: SpanStatus) -> tuple[Any, ...]:
+        labels = (_label(workflow), str(status))
+        return (
+            self._child(f"{PREFIX}workflow_runs_total", *labels),
+            self._histogram(f"{PREFIX}workflow_duration_seconds", *labels),
+        )
 
     def _node(self, s: SpanRecord) -> None:
-        m = self._m
-        workflow, node, persona = _label(s.workflow), _label(s.node or s.name), _label(s.persona)
-        m[f"{PREFIX}node_duration_seconds"].labels(workflow, node, persona).observe(
-            max(0.0, s.duration_s)
-        )
-        m[f"{PREFIX}node_runs_total"].labels(workflow, node, persona, str(s.status)).inc()
-        if s.status == SpanStatus.ERROR:
+        workflow, node, persona, status = s.trace.workflow, s.node or s.name, s.persona, s.status
+        key = (1, workflow, type(workflow), node, type(node), persona, type(persona), status)
+        duration, runs, labels = self._plan(key, self._node_plan, workflow, node, persona, status)
+        d = (s.end_ns - s.start_ns) / 1e9
+        self._observe(duration, d if d > 0.0 else 0.0)  # max(0.0, d)
+        self._count(runs)
+        if status == SpanStatus.ERROR:
             error_class = (
                 s.error.error_class
                 if s.error is not None
                 else (s.attributes.get(semconv.LG_ERROR_CLASS, "unknown"))
             )
-            m[f"{PREFIX}node_errors_total"].labels(
-                workflow, node, persona, _label(error_class)
-            ).inc()
+            self._count(self._child(f"{PREFIX}node_errors_total", *labels, _label(error_class)))
         attempt = s.attributes.get(semconv.LG_ATTEMPT)
         if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1:
-            m[f"{PREFIX}node_retries_total"].labels(workflow, node).inc()
+            self._count(self._child(f"{PREFIX}node_retries_total", *labels[:2]))
+
+    def _node_plan(
+        self, workflow: str, node: str, persona: str | None, status: SpanStatus
+    ) -> tuple[Any, ...]:
+        labels = (_label(workflow), _label(node), _label(persona))
+        return (
+            self._histogram(f"{PREFIX}node_duration_seconds", *labels),
+            self._child(f"{PREFIX}node_runs_total", *labels, str(status)),
+            labels,
+        )
 
     def _llm(self, s: SpanRecord) -> None:
-        m = self._m
-        persona, model = _label(s.persona), _label(s.model)
-        m[f"{PREFIX}llm_calls_total"].labels(
-            _label(s.workflow), persona, model, str(s.status)
-        ).inc()
-        m[f"{PREFIX}llm_duration_seconds"].labels(persona, model).observe(max(0.0, s.duration_s))
+        workflow, persona, model, status = s.trace.workflow, s.persona, s.model, s.status
+        key = (2, workflow, type(workflow), persona, type(persona), model, type(model), status)
+        calls, duration, labels, tokens = self._plan(
+            key, self._llm_plan, workflow, persona, model, status
+        )
+        self._count(calls)
+        d = (s.end_ns - s.start_ns) / 1e9
+        self._observe(duration, d if d > 0.0 else 0.0)
         ttft = s.attributes.get(semconv.LG_TIME_TO_FIRST_TOKEN)
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool) and ttft >= 0:
-            m[f"{PREFIX}llm_time_to_first_token_seconds"].labels(persona, model).observe(ttft)
+            self._observe(
+                self._histogram(f"{PREFIX}llm_time_to_first_token_seconds", *labels), ttft
+            )
+        self._usage(s, tokens)
 
-    def _usage(self, s: SpanRecord) -> None:
-        m = self._m
-        workflow, persona, model = _label(s.workflow), _label(s.persona), _label(s.model)
+    def _llm_plan(
+        self, workflow: str, persona: str | None, model: str | None, status: SpanStatus
+    ) -> tuple[Any, ...]:
+        persona_label, model_label = _label(persona), _label(model)
+        return (
+            self._child(
+                f"{PREFIX}llm_calls_total",
+                _label(workflow),
+                persona_label,
+                model_label,
+                str(status),
+            ),
+            self._histogram(f"{PREFIX}llm_duration_seconds", persona_label, model_label),
+            (persona_label, model_label),
+            self._tokens_plan(workflow, persona, model),
+        )
+
+    def _embedding(self, s: SpanRecord) -> None:
+        workflow, persona, model = s.trace.workflow, s.persona, s.model
+        key = (3, workflow, type(workflow), persona, type(persona), model, type(model))
+        self._usage(s, self._plan(key, self._tokens_plan, workflow, persona, model))
+
+    def _tokens_plan(self, workflow: str, persona: str | None, model: str | None) -> Any:
+        """The token counters' labels, and their children as they are first used."""
+        return (_labels(workflow, persona, model), [None] * len(_TOKEN_TYPES))
+
+    def _usage(self, s: SpanRecord, tokens: Any) -> None:
         u = s.usage
         if u is not None:
-            tokens = m[f"{PREFIX}tokens_total"]
-            for kind, n in (
-                ("input", u.input_tokens),
-                ("output", u.output_tokens),
-                ("cached", u.cached_input_tokens),
-                ("reasoning", u.reasoning_tokens),
-            ):
+            labels, children = tokens
+            counts = u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens
+            for i, n in enumerate(counts):
                 if n is not None and n > 0:
-                    tokens.labels(workflow, persona, model, kind).inc(n)
-        if s.cost_usd is not None and s.cost_usd > 0:
-            m[f"{PREFIX}cost_usd_total"].labels(
-                workflow, persona, model, self._tenant(s.trace.tenant)
-            ).inc(s.cost_usd)
+                    counter = children[i]
+                    if counter is None:
+                        name = f"{PREFIX}tokens_total"
+                        counter = children[i] = self._child(name, *labels, _TOKEN_TYPES[i])
+                    self._count(counter, n)
+        cost = s.cost_usd
+        if cost is not None and cost > 0:
+            workflow, persona, model, tenant = s.trace.workflow, s.persona, s.model, s.trace.tenant
+            key = (6, workflow, type(workflow), persona, type(persona), model, type(model),
+                   tenant, type(tenant))  # fmt: skip
+            self._plan(key, self._cost_plan, workflow, persona, model, tenant)[0](cost)
+
+    def _cost_plan(
+        self, workflow: str, persona: str | None, model: str | None, tenant: str | None
+    ) -> tuple[Any, ...]:
+        labels = _labels(workflow, persona, model)
+        return (counter_inc(self._child(f"{PREFIX}cost_usd_total", *labels, self._tenant(tenant))),)
 
     def _tool(self, s: SpanRecord) -> None:
-        m = self._m
-        workflow = _label(s.workflow)
-        tool = _label(s.attributes.get(semconv.GEN_AI_TOOL_NAME) or s.name)
-        m[f"{PREFIX}tool_calls_total"].labels(workflow, tool, str(s.status)).inc()
-        m[f"{PREFIX}tool_duration_seconds"].labels(workflow, tool).observe(max(0.0, s.duration_s))
+        workflow, status = s.trace.workflow, s.status
+        tool = s.attributes.get(semconv.GEN_AI_TOOL_NAME) or s.name
+        key = (4, workflow, type(workflow), tool, type(tool), status)
+        calls, duration = self._plan(key, self._tool_plan, workflow, tool, status)
+        self._count(calls)
+        d = (s.end_ns - s.start_ns) / 1e9
+        self._observe(duration, d if d > 0.0 else 0.0)  # max(0.0, d)
+
+    def _tool_plan(self, workflow: str, tool: Any, status: SpanStatus) -> tuple[Any, ...]:
+        labels = (_label(workflow), _label(tool))
+        return (
+            self._child(f"{PREFIX}tool_calls_total", *labels, str(status)),
+            self._histogram(f"{PREFIX}tool_duration_seconds", *labels),
+        )
 
     def _retriever(self, s: SpanRecord) -> None:
-        m = self._m
-        workflow, retriever = _label(s.workflow), _label(s.name)
-        m[f"{PREFIX}retriever_duration_seconds"].labels(workflow, retriever).observe(
-            max(0.0, s.duration_s)
-        )
+        workflow, name = s.trace.workflow, s.name
+        key = (5, workflow, type(workflow), name, type(name))
+        labels = self._plan(key, _labels, workflow, name)
+        d = (s.end_ns - s.start_ns) / 1e9
+        duration = self._histogram(f"{PREFIX}retriever_duration_seconds", *labels)
+        self._observe(duration, d if d > 0.0 else 0.0)
         docs = s.attributes.get(semconv.LG_RETRIEVER_DOCUMENTS)
         if isinstance(docs, int) and not isinstance(docs, bool) and docs >= 0:
-            m[f"{PREFIX}retriever_documents"].labels(workflow, retriever).observe(docs)
+            self._observe(self._histogram(f"{PREFIX}retriever_documents", *labels), docs)
 
     def _score(self, r: ScoreRecord) -> None:
         if r.source != "gate":
@@ -240,26 +323,31 @@ class PrometheusSink(BaseSink):
         )
         if passed is None:
             return
-        self._m[f"{PREFIX}gate_results_total"].labels(
-            _label(r.workflow), _label(r.name), "pass" if passed else "fail"
+        self._child(
+            f"{PREFIX}gate_results_total",
+            _label(r.workflow),
+            _label(r.name),
+            "pass" if passed else "fail",
         ).inc()
 
     def _switch(self, r: PersonaSwitch) -> None:
-        self._m[f"{PREFIX}persona_switches_total"].labels(
-            _label(r.workflow), _label(r.from_persona), _label(r.to_persona)
+        self._child(
+            f"{PREFIX}persona_switches_total",
+            _label(r.workflow),
+            _label(r.from_persona),
+            _label(r.to_persona),
         ).inc()
 
     def _budget(self, r: BudgetUpdate) -> None:
-        m = self._m
         labels = (_label(r.persona), _label(r.window), self._tenant(r.tenant))
         if r.budget_tokens is not None:
-            m[f"{PREFIX}budget_limit_tokens"].labels(*labels).set(r.budget_tokens)
-            m[f"{PREFIX}budget_remaining_tokens"].labels(*labels).set(
+            self._child(f"{PREFIX}budget_limit_tokens", *labels).set(r.budget_tokens)
+            self._child(f"{PREFIX}budget_remaining_tokens", *labels).set(
                 r.budget_tokens - r.used_tokens
             )
         if r.budget_usd is not None:
-            m[f"{PREFIX}budget_limit_usd"].labels(*labels).set(r.budget_usd)
-            m[f"{PREFIX}budget_remaining_usd"].labels(*labels).set(r.budget_usd - r.used_usd)
+            self._child(f"{PREFIX}budget_limit_usd", *labels).set(r.budget_usd)
+            self._child(f"{PREFIX}budget_remaining_usd", *labels).set(r.budget_usd - r.used_usd)
 
 
 def _max_tenants_from_env() -> int:
