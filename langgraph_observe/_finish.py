@@ -82,8 +82,15 @@ class Finisher:
     def pack(self, span: OpenSpan) -> Any:
         """The ended ``span`` as a flat tuple the garbage collector need not track, or the
         span itself when something in it has no plain form (events, a large or unusual
-        payload or attribute)."""
-        if span.events:
+        payload or attribute) or when a model call's usage must be estimated from its
+        live prompts and answer. Runs on the dispatcher's thread, soon after the span
+        ended."""
+        _read_late(span)
+        if not self.capture_io:
+            span.input = None
+            if span.kind is not SpanKind.LLM or span.usage is not None:
+                span.output = None  # kept only for a usage estimate
+        if span.events or (span.kind is SpanKind.LLM and span.usage is None):
             return span
         messages = span.kind is SpanKind.LLM  # a model's prompts and answers
         try:
@@ -141,7 +148,7 @@ class Finisher:
         span.input = span.output = None  # built as payloads below, not shown to hooks
         span.attrs, span.events, span.params = attrs, None, params
         span.first_token_ns = first_token
-        span.folded = False
+        span.folded, span.late = False, None
         limit = self.max_payload_chars
         return self.build(
             span,
@@ -172,6 +179,7 @@ class Finisher:
         """The record of an open span that ended (not packed)."""
         if span.parent_sid is None:
             self._forget(span.sid, span.trace)
+        _read_late(span)
         limit = self.max_payload_chars
         capture = self.capture_io
         inp, out = span.input, span.output
@@ -185,6 +193,7 @@ class Finisher:
     def build(
         self, span: OpenSpan, ctx: TraceContext, inp: Payload | None, out: Payload | None
     ) -> SpanRecord:
+        _read_late(span)
         kind = span.kind
         attrs = span.attrs
         outputs = span.output
@@ -222,6 +231,14 @@ class Finisher:
             attrs,
             tuple(events) if events else (),
         )
+
+
+def _read_late(span: OpenSpan) -> None:
+    """Let the adapter read what it kept of the span's end (once)."""
+    late = span.late
+    if late is not None:
+        span.late = None
+        late(span)
 
 
 def _pack_io(value: Any, messages: bool = False) -> tuple[Any, int]:

@@ -51,11 +51,11 @@ class Trace:
         self,
         ctx: TraceContext,
         emit: Callable[[Record], None],
-        finish: Callable[[OpenSpan], SpanRecord | None],
+        finish: Any,
     ) -> None:
         self.ctx = ctx
         self.emit = emit  #: where the trace's records go (hooks may emit records too)
-        self.finish = finish  #: builds a span's record (on the dispatcher's thread)
+        self.finish = finish  #: the :class:`._finish.Finisher` that packs and builds records
         self.attempts: dict[Any, int] = {}
         self.interrupted = False
         self.last_persona: str | None = None
@@ -67,9 +67,10 @@ class OpenSpan(Deferred):
     """A span that has started (mutable; ended spans wait in the dispatcher's queue until
     their record is built).
 
-    ``input`` and ``output`` hold what the run was given and returned (or a frozen copy
-    of it, see :func:`._render.freeze`); ``params`` holds what was read at the start to
-    become an attribute when the record is built (LangGraph's triggers of a node).
+    ``input`` and ``output`` hold what the run was given and returned; ``params`` holds
+    what was read at the start to become an attribute when the record is built
+    (LangGraph's triggers of a node); ``late``, when set, reads what the adapter kept of
+    the run's end (a model's raw result) into the span, off the graph's path.
     """
 
     __slots__ = (
@@ -82,6 +83,7 @@ class OpenSpan(Deferred):
         "folded",
         "input",
         "kind",
+        "late",
         "model",
         "name",
         "node",
@@ -121,6 +123,7 @@ class OpenSpan(Deferred):
         self.input: Any = None
         self.output: Any = None
         self.params: Any = None
+        self.late: Callable[[OpenSpan], None] | None = None
         self.model: str | None = None
         self.provider: str | None = None
         self.usage: TokenUsage | None = None
@@ -155,6 +158,11 @@ class OpenSpan(Deferred):
         alias.folded = True
         return alias
 
+    def pack(self) -> Any:
+        """This ended span as it waits for the sinks (see :meth:`._finish.Finisher.pack`)."""
+        return self.trace.finish.pack(self)
+
     def record(self) -> SpanRecord | None:
         """This ended span's record (built once, on the dispatcher's thread)."""
-        return self.trace.finish(self)
+        record: SpanRecord | None = self.trace.finish(self)
+        return record

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -259,14 +259,17 @@ class Tracer:
         error: ErrorInfo | None = None,
         usage: TokenUsage | None = None,
         extra: Mapping[str, Any] | None = None,
+        late: Callable[[OpenSpan], None] | None = None,
     ) -> SpanRecord | None:
-        """Close the span of ``run_id`` and hand it on. Returns its record when it was
-        built on the graph's path (:attr:`on_path`), else None (as for folded or unknown
-        runs)."""
+        """Close the span of ``run_id`` and hand it on. ``late`` reads what ``outputs``
+        hold into the span when its record is built (off the graph's path unless
+        :attr:`on_path`). Returns the record when it was built on the graph's path, else
+        None (as for folded or unknown runs)."""
         span = self.open.pop(run_id.int, None)
         if span is None or span.folded:
             return None
         span.end_ns = time.time_ns()
+        span.late = late
         if extra:
             span.attrs.update(extra)
         if usage is not None:
@@ -282,12 +285,7 @@ class Tracer:
             self.emit(record)
             self.hooks.after_span(record, outputs, self.emit)
             return record
-        if span.kind is SpanKind.LLM and span.usage is None:
-            self.emit(span)  # estimated from the live prompts and answer
-            return None
-        if not self.capture_io:
-            span.input = span.output = None
-        self.emit(self.finisher.pack(span))
+        self.emit(span)  # packed within PACK_INTERVAL_S, its record built later
         return None
 
     def _root_ended(self, span: OpenSpan, outputs: Any) -> None:

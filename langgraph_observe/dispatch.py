@@ -33,6 +33,8 @@ logger = logging.getLogger("langgraph_observe")
 
 #: longest an idle dispatcher sleeps without looking at its intake
 _IDLE_WAKE_S = 2.0
+#: how often, while spans are coming, the dispatcher's thread packs the ended ones
+PACK_INTERVAL_S = 0.02
 
 
 class Deferred:
@@ -40,6 +42,11 @@ class Deferred:
     (an ended span: :class:`~._spans.OpenSpan`)."""
 
     __slots__ = ()
+
+    def pack(self) -> Deferred | tuple[Any, ...]:
+        """What waits for the next hand-over: a plain tuple the dispatcher's ``unpack``
+        turns into the record, or this object itself."""
+        return self
 
     def record(self) -> Record | None:  # pragma: no cover - abstract
         """The record (None: nothing to send)."""
@@ -58,7 +65,7 @@ class Health:
         self.dropped: dict[tuple[str, str], int] = {}  #: (sink, reason) -> records dropped
         self.export_errors: dict[str, int] = {}  #: sink -> failed export calls
         self._depths: dict[str, Any] = {}
-        self._intake: deque[Any] | None = None
+        self._shared: tuple[deque[Any], ...] = ()
 
     def drop(self, sink: str, reason: str, n: int = 1) -> None:
         """Count ``n`` records lost by ``sink`` for ``reason``."""
@@ -73,12 +80,12 @@ class Health:
     def _watch_depth(self, sink: str, queue: deque[Any]) -> None:
         self._depths[sink] = queue
 
-    def _watch_intake(self, intake: deque[Any]) -> None:
-        self._intake = intake
+    def _watch_shared(self, *queues: deque[Any]) -> None:
+        self._shared = queues
 
     def queue_depths(self) -> dict[str, int]:
-        """Records waiting per sink, now (those still in the shared intake included)."""
-        shared = len(self._intake) if self._intake is not None else 0
+        """Records waiting per sink, now (those still in the dispatcher's queues included)."""
+        shared = sum(len(q) for q in self._shared)
         return {name: shared + len(q) for name, q in list(self._depths.items())}
 
     def snapshot(self) -> dict[str, Any]:
@@ -216,8 +223,9 @@ class Dispatcher:
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
-        self._intake: deque[Any] = deque()
-        self.health._watch_intake(self._intake)
+        self._intake: deque[Any] = deque()  #: what the graph's path emitted
+        self._ready: deque[Any] = deque()  #: packed, waiting for the next hand-over
+        self.health._watch_shared(self._intake, self._ready)
         #: makes the record of a packed span (a plain tuple; set by the tracer)
         self.unpack: Callable[[tuple[Any, ...]], Record] | None = None
         self._wake = threading.Event()  #: the intake got its first item (or flush/stop)
@@ -260,23 +268,47 @@ class Dispatcher:
 
     # -- the dispatcher's thread --------------------------------------------------------
     def _run(self) -> None:
-        q = self._intake
+        intake, ready = self._intake, self._ready
         while True:
-            # asleep while nothing is queued: the first item wakes the thread, which then
-            # gives the graph ``interval`` seconds (or a full batch) before it works. (The
-            # timeout is a safety net: an emit racing the end of a drain may not wake it.)
+            # asleep while nothing is queued: the first item wakes the thread. (The timeout
+            # is a safety net: an emit racing the end of a drain may not wake it.)
             self._wake.wait(_IDLE_WAKE_S)
             self._wake.clear()
-            if not q and not self._stopping:
+            if not intake and not ready and not self._stopping:
                 continue
-            if not self._stopping and not self._flushing:
-                self._full.wait(self.interval)
-            self._full.clear()
+            # One period: every PACK_INTERVAL_S the ended spans waiting in the intake are
+            # packed (what they hold of the graph is let go before the garbage collector
+            # would promote it); once ``interval`` has passed (or a batch is waiting, or a
+            # flush asks) everything is handed to the sinks in one burst.
+            deadline = time.monotonic() + self.interval
+            while True:
+                self._pack(intake, ready)
+                left = deadline - time.monotonic()
+                if self._stopping or self._flushing or len(ready) >= self.batch_size:
+                    break
+                if left <= 0:
+                    break
+                self._full.wait(min(PACK_INTERVAL_S, left))
+                self._full.clear()
             self._flushing = False
-            while q:
-                self._dispatch(q)
-            if self._stopping and not q:
+            self._pack(intake, ready)
+            while ready:
+                self._dispatch(ready)
+            if self._stopping and not intake and not ready:
                 return
+
+    def _pack(self, intake: deque[Any], ready: deque[Any]) -> None:
+        """Move everything from the intake to the ready queue, ended spans packed."""
+        while intake:
+            item = intake.popleft()
+            if isinstance(item, Deferred):
+                try:
+                    item = item.pack()
+                except Exception as exc:
+                    self._drop_for_all("finish_error")
+                    _guard.report("dispatcher: packing a span", exc)
+                    continue
+            ready.append(item)
 
     def _dispatch(self, q: deque[Any]) -> None:
         """Take up to a batch from the intake, build the records of ended spans, and hand
@@ -361,7 +393,9 @@ class Dispatcher:
             for w in self._workers:
                 w.thread.join(max(0.0, deadline - time.monotonic()))
                 ok = ok and not w.thread.is_alive()
-            left_in_intake = sum(1 for item in self._intake if not isinstance(item, _Flush))
+            left_in_intake = sum(
+                1 for q in (self._intake, self._ready) for i in q if not isinstance(i, _Flush)
+            )
             for w in self._workers:
                 left = left_in_intake + sum(1 for i in w.queue if not isinstance(i, _Marker))
                 if left:

@@ -139,7 +139,11 @@ def test_plain_copy_leaves_unknown_objects_alone():
 def test_ended_spans_wait_untracked_by_the_garbage_collector():
     handler = CallbackHandler(sinks=[InMemorySink()], flush_interval=60)
     graphs.linear_graph().invoke({"log": [], "topic": "obs"}, config={"callbacks": [handler]})
-    waiting = list(handler.dispatcher._intake)
+    dispatcher = handler.dispatcher
+    deadline = time.monotonic() + 2
+    while dispatcher._intake and time.monotonic() < deadline:  # packed within 20 ms
+        time.sleep(0.01)
+    waiting = list(dispatcher._ready)
     gc.collect()
     packed = [item for item in waiting if type(item) is tuple]
     assert len(packed) >= 6

@@ -74,6 +74,17 @@ def _swallow(where: str, exc: Exception) -> None:
     _guard.report(f"CallbackHandler.{where}", exc)
 
 
+def _read_result(span: Any) -> None:
+    """A model span's ``LLMResult`` read into the span: outputs (kept even without
+    capture_io: usage estimates need them), usage, the answering model, finish reasons."""
+    outputs, usage, extra = read_llm_result(span.output)
+    span.output = outputs
+    if usage is not None:
+        span.usage = usage
+    if extra:
+        span.attrs.update(extra)
+
+
 def _serialized_name(serialized: dict[str, Any] | None) -> str | None:
     """The runnable's name as LangChain serialized it (its ``name``, else its class)."""
     if not serialized:
@@ -312,11 +323,8 @@ class CallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            if run_id.int not in self.tracer.open:
-                return
-            outputs, usage, extra = read_llm_result(response)
-            # outputs are passed even without capture_io: hooks estimate usage from them
-            self.tracer.end(run_id, outputs, usage=usage, extra=extra)
+            # the result is read when the record is built (off the graph's path)
+            self.tracer.end(run_id, response, late=_read_result)
         except Exception as exc:
             _swallow("on_llm_end", exc)
 
