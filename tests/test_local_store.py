@@ -348,8 +348,29 @@ def test_file_is_in_wal_mode_with_indexes(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "t.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"spans_trace_id", "spans_start_ns", "spans_workflow"} <= indexes
+    assert {"spans_start_ns", "spans_workflow", "traces_start_ns"} <= indexes
+    assert "spans_trace_id" not in indexes  # the primary key's index serves trace_id
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT * FROM spans WHERE trace_id = ?", ("x",))
+    assert "USING INDEX sqlite_autoindex_spans_1 (trace_id=?)" in str(plan.fetchall())
     conn.close()
+
+
+def test_schema_v2_drops_the_index_the_primary_key_covers(tmp_path: Path) -> None:
+    from langgraph_observe.store.schema import connect, ensure_schema
+
+    db = tmp_path / "v2.db"
+    LocalStoreSink(db).export(make_spans(make_trace(8)))
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE INDEX spans_trace_id ON spans (trace_id); PRAGMA user_version = 2;")
+    conn.close()
+    conn = connect(db)
+    ensure_schema(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "spans_trace_id" not in names and "spans_start_ns" in names
+    conn.close()
+    with LocalStore(db) as store:
+        assert store.count_spans() == 4
 
 
 def test_dispatcher_feeds_the_sink_in_batches(tmp_path: Path) -> None:

@@ -206,3 +206,30 @@ def test_a_registered_float_adapter_sees_no_stand_in_for_null(tmp_path: Path) ->
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split("\n")
     assert out[:2] == ["(1.0, 'null', 'null')", "[0.5]"]
+
+
+def test_trace_rows_are_the_same_however_records_are_batched(tmp_path: Path) -> None:
+    """A trace that starts and finishes in one batch is written once; the row must be the
+    one that writing its records one batch each leaves."""
+    t = TraceContext(trace_id="5" * 32, workflow="w", tenant="acme", tags=("x",))
+    earlier = TraceContext(trace_id="6" * 32, workflow="w")
+    recs: list[SpanRecord | WorkflowStarted] = [
+        WorkflowStarted(t, "a" * 16, "w", 5),
+        SpanRecord(t, "b" * 16, "a" * 16, "child", SpanKind.NODE, 7, 9),
+        SpanRecord(t, "a" * 16, None, "w", SpanKind.WORKFLOW, 10, 20),
+        SpanRecord(t, "a" * 16, None, "w", SpanKind.WORKFLOW, 10, 21),  # delivered twice
+        SpanRecord(earlier, "c" * 16, "d" * 16, "child", SpanKind.NODE, 3, 4),
+        SpanRecord(earlier, "d" * 16, None, "w", SpanKind.WORKFLOW, 8, 30),
+    ]
+    pre = WorkflowStarted(earlier, "d" * 16, "w", 1)  # a batch before
+    for name, batches in (("one", [[pre], recs]), ("each", [[pre], *([r] for r in recs)])):
+        writer = StoreWriter(tmp_path / f"{name}.db")
+        for batch in batches:
+            writer.write(batch)
+        writer.close()
+    one, each = (
+        stored(tmp_path / "one.db", "traces", "trace_id"),
+        stored(tmp_path / "each.db", "traces", "trace_id"),
+    )
+    assert one == each
+    assert [(r[8], r[10], r[12]) for r in one] == [(5, 21, "ok"), (1, 30, "ok")]

@@ -4,7 +4,8 @@ One file, WAL mode (readers never block the writer and see committed batches), a
 timeout so several processes can write the same file, and ``PRAGMA user_version`` as
 the schema version. Tables:
 
-* ``spans`` — one row per finished span, keyed by ``(trace_id, span_id)``.
+* ``spans`` — one row per finished span, keyed by ``(trace_id, span_id)`` (the key's
+  index serves lookups by trace id).
 * ``traces`` — one row per trace: written ``running`` when the workflow starts (or its
   first span lands) and finished by the root span. Roll-ups (span count, tokens, cost)
   are computed from ``spans`` when read.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreSchemaError", "connect", "ensure_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 
 _DDL = """
@@ -61,7 +62,6 @@ CREATE TABLE IF NOT EXISTS spans (
     tags TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (trace_id, span_id)
 );
-CREATE INDEX IF NOT EXISTS spans_trace_id ON spans (trace_id);
 CREATE INDEX IF NOT EXISTS spans_start_ns ON spans (start_ns);
 CREATE INDEX IF NOT EXISTS spans_workflow ON spans (workflow, start_ns);
 
@@ -206,6 +206,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         if version == 1:
             conn.execute(_MIGRATE_V1_BUDGETS)
             conn.execute("DROP TABLE budget_usage_v1")
+        # up to version 2, spans had an index on trace_id alone: the primary key's index
+        # serves the same lookups, and keeping both cost every span insert one more B-tree
+        conn.execute("DROP INDEX IF EXISTS spans_trace_id")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

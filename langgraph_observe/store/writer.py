@@ -207,6 +207,24 @@ def _with_none(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(None if v is _NULL else v for v in row) for row in rows]
 
 
+def _merge_opened(
+    opened: dict[str, tuple[Any, ...]], finished: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Traces that start and finish in one batch: the finishing upsert sets every column
+    but ``start_ns``, which it keeps at the earlier of the two, so its row with the
+    opening start folded in leaves the same trace row as both upserts would (one write
+    of the row and its indexes instead of two). Takes those traces out of ``opened``."""
+    merged = []
+    for row in finished:
+        start = opened.get(row[0])
+        if start is not None:
+            row = (*row[:4], min(row[4], start[4]), *row[5:])
+        merged.append(row)
+    for row in finished:
+        opened.pop(row[0], None)
+    return merged
+
+
 def _write(
     conn: sqlite3.Connection, records: Sequence[Record], per: int = 1, encode: _Json | None = None
 ) -> None:
@@ -245,6 +263,8 @@ def _write(
                 fields = fields_of[id(t)] = (tf, tf[:5])
             opened[t.trace_id] = (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns,
                                   *fields[0])  # fmt: skip
+    if opened and finished:
+        finished = _merge_opened(opened, finished)
     open_rows: Iterable[tuple[Any, ...]] = opened.values()
     if _float_adapted():
         span_rows, open_rows, finished = (
