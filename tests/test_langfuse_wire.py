@@ -258,3 +258,18 @@ def test_a_key_that_is_not_a_string_fails_as_before(sink: LangfuseSink) -> None:
         reference_attributes(record)
     with pytest.raises(TypeError):
         sent(sink, [record])
+
+
+def test_a_value_changed_between_spans_is_encoded_anew(sink: LangfuseSink) -> None:
+    shared: dict[str, Any] = {"a": 1}
+    ctx = TraceContext("3" * 32, "w")
+    llm = SpanRecord(ctx, "a" * 16, None, "m", SpanKind.LLM, 1, 2,
+                     attributes={sc.LG_INVOCATION_PARAMS: shared})  # fmt: skip
+    node = SpanRecord(ctx, "b" * 16, "a" * 16, "n", SpanKind.NODE, 1, 2, attributes={"x": shared})
+    later = dataclasses.replace(node, span_id="c" * 16, attributes={"x": {"a": 1}})
+    sent(sink, [llm])
+    shared["a"] = 2
+    assert sent(sink, [node, later]) == [
+        reference_span(node, sink._common),
+        reference_span(later, sink._common),
+    ]

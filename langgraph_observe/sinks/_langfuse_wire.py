@@ -60,6 +60,7 @@ class _JsonWriter:
 
 
 _NOT_KEPT = object()
+_NO_RECENT: tuple[Any, Any] = (_NOT_KEPT, _NOT_KEPT)
 _SCALARS = frozenset({str, int, bool, type(None)})
 _INT_OR_NONE = frozenset({int, type(None)})
 
@@ -116,8 +117,8 @@ _MAX_KEPT_TEXT = 32  #: longer strings are mostly unique (ids, queries): not kep
 
 class ObservationWriter:
     """An observation's ``langfuse.*`` attributes (trace-level ones are
-    :func:`~._langfuse_map.trace_attributes`) as encoded ``Span.attributes`` fields, in
-    the order the Langfuse SDK's span processor sees them. One per sink (not
+    :func:`~._langfuse_map.trace_attributes`) as a list of encoded ``Span.attributes``
+    fields, in the order the Langfuse SDK's span processor sees them. One per sink (not
     thread-safe)."""
 
     def __init__(self, mask: Mask | None = None) -> None:
@@ -130,9 +131,11 @@ class ObservationWriter:
         self._kept_other: dict[tuple[Any, Any], bytes] = {}  # by (key, _value_key)
         self._heads: dict[tuple[Any, ...], bytes] = {}
         self._params: dict[Any, bytes] = {}
+        self._recent = _NO_RECENT  #: a value of this span and its _value_key
 
-    def attributes(self, record: SpanRecord) -> bytes:
+    def attributes(self, record: SpanRecord) -> list[bytes]:
         mask, kind = self.mask, record.kind
+        self._recent = _NO_RECENT  # a value is only known to be unchanged within a span
         as_type = "agent" if kind is SpanKind.NODE and record.persona else _TYPES.get(kind, "span")
         parts = [_TYPE_FIELD.get(as_type) or string_attribute(_K_TYPE, as_type)]
         text: Any
@@ -171,15 +174,18 @@ class ObservationWriter:
         for key, value in record.attributes.items():
             if value is None:
                 continue
-            table = kept.get(type(value))
-            found = table.get((key, value)) if table is not None else None
-            if found is None:  # not seen before: it may override a fixed key
-                if key in _FIXED_META:
-                    del parts[mark:]
-                    return self._masked_metadata(record, parts)
-                found = self._meta(key, value)
-            parts.append(found)
-        return b"".join(parts)
+            t = type(value)
+            table = kept.get(t)
+            if table is not None:
+                found = table.get((key, value))
+                if found is not None:
+                    parts.append(found)
+                    continue
+            if key in _FIXED_META:  # not seen before: it may override a fixed key
+                del parts[mark:]
+                return self._masked_metadata(record, parts)
+            parts.append(self._meta(key, value))
+        return parts
 
     def _generation(self, record: SpanRecord, parts: list[bytes]) -> None:
         """Model, model parameters, usage, cost and completion start time."""
@@ -232,6 +238,7 @@ class ObservationWriter:
         raw, *extra = [attributes.get(k) for k in _PARAM_KEYS]
         if extra == _NO_EXTRA:  # only invocation parameters (the usual case)
             key: Any = _value_key(raw)
+            self._recent = (raw, key)  # its metadata field needs the same key
         else:
             key = tuple([_value_key(v) for v in (raw, *extra)])
         found = None if key is _NOT_KEPT or _NOT_KEPT in key else self._params.get(key)
@@ -277,9 +284,12 @@ class ObservationWriter:
             if t is str and len(value) > _MAX_KEPT_TEXT:
                 return self._encode_meta(key, value)
             kept = value
+        elif t is float:
+            return self._encode_meta(key, value)
         else:
-            kept = _value_key(value)
-            if kept is _NOT_KEPT or t is float:
+            recent = self._recent
+            kept = recent[1] if value is recent[0] else _value_key(value)
+            if kept is _NOT_KEPT:
                 return self._encode_meta(key, value)
             table = self._kept_other
         found = table.get((key, kept))
@@ -308,7 +318,7 @@ class ObservationWriter:
             self._heads[(kind, node, persona, provider)] = fields
         return fields
 
-    def _masked_metadata(self, record: SpanRecord, parts: list[bytes]) -> bytes:
+    def _masked_metadata(self, record: SpanRecord, parts: list[bytes]) -> list[bytes]:
         """The fields with the metadata through the mask (or with attributes overriding
         the fixed keys). Not kept: the kept fields are never those of a fixed key."""
         meta: Any = _metadata(record)
@@ -320,4 +330,4 @@ class ObservationWriter:
                     parts.append(self._encode_meta(key, value))
         elif meta is not None:
             parts.append(string_attribute(key_field(A.OBSERVATION_METADATA), meta_json(meta)))
-        return b"".join(parts)
+        return parts

@@ -185,15 +185,16 @@ def span_message(
     name: str,
     start_ns: int,
     end_ns: int,
-    attributes: bytes,
+    attributes: list[bytes],
     events: Sequence[tuple[str, int, Mapping[str, Any]]] = (),
     status_code: int = STATUS_UNSET,
     status_message: str = "",
     extra_attributes: bytes = b"",
 ) -> bytes:
     """One ``Span`` message (without its enclosing field key) from its parts: ``trace``
-    from :func:`trace_field`, ``attributes`` already encoded (:func:`encode_attributes`,
-    :func:`string_attribute`), ``extra_attributes`` written after events and status."""
+    from :func:`trace_field`, ``attributes`` already encoded fields
+    (:func:`encode_attributes`, :func:`string_attribute`), ``extra_attributes`` written
+    after events and status."""
     raw_name = name.encode()
     n = len(raw_name)
     parts = [
@@ -202,7 +203,7 @@ def span_message(
         _NAME_HEAD[n] if n < 0x80 else _K5_LEN + _varint(n),
         raw_name,
         _KIND_AND_TIMES(_KIND, 0x39, start_ns, 0x41, end_ns),
-        attributes,
+        *attributes,
     ]
     for ev_name, time_ns, attrs in events:
         event = b"\x09" + _FIXED64(time_ns) + _field(_K2_LEN, ev_name.encode())
@@ -250,7 +251,7 @@ def encode_span(span: WireSpan) -> bytes:
         span.name,
         span.start_ns,
         span.end_ns,
-        encode_attributes(_K9_LEN, span.attributes),
+        [encode_attributes(_K9_LEN, span.attributes)],
         span.events,
         span.status_code,
         span.status_message,

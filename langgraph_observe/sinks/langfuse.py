@@ -194,6 +194,7 @@ class LangfuseSink(BaseSink):
     def export(self, records: Sequence[Record]) -> None:
         spans: list[bytes] = []
         previous, self._traces = self._traces, {}  # kept one batch: traces span batches
+        attributes = self._observations.attributes
         for record in records:
             if type(record) is SpanRecord or isinstance(record, SpanRecord):
                 ctx = record.trace
@@ -203,8 +204,28 @@ class LangfuseSink(BaseSink):
                     if trace is None or trace[0] is not ctx:
                         trace = self._trace(ctx)
                     self._traces[id(ctx)] = trace
-                if trace[3]:
-                    spans.append(self._encode(record, trace[1], trace[2]))
+                if not trace[3]:
+                    continue  # sampled out
+                error = record.status is SpanStatus.ERROR
+                spans.append(
+                    span_message(
+                        trace[1],
+                        record.span_id,
+                        record.parent_span_id,
+                        record.name,
+                        record.start_ns,
+                        max(record.end_ns, record.start_ns),
+                        attributes(record),
+                        [(e.name, e.time_ns, e.attributes) for e in record.events]
+                        if record.events
+                        else (),
+                        STATUS_ERROR if error else 0,
+                        (f"{record.error.type}: {record.error.message}" if record.error else "")
+                        if error
+                        else "",
+                        trace[2],
+                    )
+                )
             elif isinstance(record, ScoreRecord):
                 self.client.create_score(**score_fields(record))
         if spans:
@@ -218,24 +239,6 @@ class LangfuseSink(BaseSink):
             return (ctx, b"", b"", False)
         attributes = self._common + encode_attributes(SPAN_ATTRIBUTES, trace_attributes(ctx))
         return (ctx, trace_field(ctx.trace_id), attributes, True)
-
-    def _encode(self, record: SpanRecord, trace: bytes, trace_attributes: bytes) -> bytes:
-        error = record.status is SpanStatus.ERROR
-        return span_message(
-            trace,
-            record.span_id,
-            record.parent_span_id,
-            record.name,
-            record.start_ns,
-            max(record.end_ns, record.start_ns),
-            self._observations.attributes(record),
-            [(e.name, e.time_ns, e.attributes) for e in record.events] if record.events else (),
-            STATUS_ERROR if error else 0,
-            (f"{record.error.type}: {record.error.message}" if record.error else "")
-            if error
-            else "",
-            trace_attributes,
-        )
 
     def _send(self, spans: list[bytes]) -> None:
         """POST ``spans`` in as few requests as the size limit allows."""
