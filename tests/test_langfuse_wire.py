@@ -191,6 +191,8 @@ def records() -> list[SpanRecord]:
         r(base, usage=TokenUsage(input_tokens=True, estimated=True), cost_usd=math.nan,  # type: ignore[arg-type]
           attributes={sc.LG_INVOCATION_PARAMS: {"n": float("nan")}}),
         r(base, usage=TokenUsage(), kind=SpanKind.EMBEDDING, model=None),
+        *(r(base, usage=u) for u in (TokenUsage(10, 5), TokenUsage(10, 5, 20),
+          TokenUsage(10, 5, -1), TokenUsage(10, 5, True), TokenUsage(-3, 5), TokenUsage(0, 0))),  # type: ignore[arg-type]
         r(base, kind=SpanKind.TOOL, status=SpanStatus.ERROR, node="tools",
           error=ErrorInfo("ValueError", "no \"results\"", ErrorClass.PERMANENT),
           events=(SpanEvent("first", 15, {"n": 1, "s": "x"}), SpanEvent("bare", 16)),

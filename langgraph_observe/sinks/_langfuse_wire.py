@@ -131,6 +131,7 @@ class ObservationWriter:
         self._kept_other: dict[tuple[Any, Any], bytes] = {}  # by (key, _value_key)
         self._heads: dict[tuple[Any, ...], bytes] = {}
         self._params: dict[Any, bytes] = {}
+        self._models: dict[str, bytes] = {}
         self._recent = _NO_RECENT  #: a value of this span and its _value_key
 
     def attributes(self, record: SpanRecord) -> list[bytes]:
@@ -191,7 +192,12 @@ class ObservationWriter:
         """Model, model parameters, usage, cost and completion start time."""
         attributes = record.attributes
         model = attributes.get(sc.GEN_AI_RESPONSE_MODEL) or record.model
-        parts.append(span_attribute(_K_MODEL, model))
+        field = self._models.get(model) if type(model) is str else None
+        if field is None:
+            field = span_attribute(_K_MODEL, model)
+            if type(model) is str and len(self._models) < _MAX_KEPT:
+                self._models[model] = field
+        parts.append(field)
         parts.append(self._params_field(attributes))
         parts.append(self._usage_field(record))
         cost = record.cost_usd
@@ -213,6 +219,11 @@ class ObservationWriter:
             return b""
         i, o, t = u.input_tokens, u.output_tokens, u.total_tokens
         c, cc, r = u.cached_input_tokens, u.cache_creation_tokens, u.reasoning_tokens
+        if c is None and cc is None and r is None and type(i) is int and type(o) is int:
+            total = i + o if t is None else t if type(t) is int else -1
+            if total >= 0 and i >= 0 and o >= 0:  # the usual usage, in one line
+                text = '{"input": %d, "output": %d, "total": %d}' % (i, o, total)  # noqa: UP031
+                return string_attribute(_K_USAGE, text)
         if not {type(i), type(o), type(t), type(c), type(cc), type(r)} <= _INT_OR_NONE:
             usage = usage_details(record)
             return string_attribute(_K_USAGE, self._sdk_json(usage)) if usage else b""
