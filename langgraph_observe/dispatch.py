@@ -3,13 +3,14 @@ and one worker per sink.
 
 ``Dispatcher.emit`` is all the callback path does with a record or an ended span: one
 append to the intake (no lock, no I/O; a wake-up only for the first item after the
-intake ran empty, or a full batch). The dispatcher's thread then waits ``interval``
-seconds (or for a full batch, or ``flush``), builds the records of the ended spans
-(packed tuples and :class:`Deferred` items), appends them to every sink's queue and
-wakes the sinks' workers. With nothing queued, no thread wakes. Each
-worker hands its sink a batch and guards the call: a slow, failing or crashing sink
-neither slows the graph nor the other sinks. When a queue is full the record is dropped
-for that sink and counted in :class:`Health` (``reason="queue_full"``), never silently.
+intake ran empty, or a full batch). While items arrive, the dispatcher's thread wakes
+every ``PACK_INTERVAL_S`` to pack the ended spans (:class:`Deferred`: let go of the
+graph's objects, see :mod:`._finish`); once per ``interval`` (or for a full batch, or a
+``flush``) it builds their records and appends them, in one burst, to every sink's queue,
+and wakes the sinks' workers. With nothing queued, no thread wakes. Each worker hands its
+sink a batch and guards the call: a slow, failing or crashing sink neither slows the
+graph nor the other sinks. When a queue is full the record is dropped for that sink and
+counted in :class:`Health` (``reason="queue_full"``), never silently.
 """
 
 from __future__ import annotations
