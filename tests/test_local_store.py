@@ -355,6 +355,22 @@ def test_file_is_in_wal_mode_with_indexes(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_new_files_get_16k_pages_and_older_files_keep_theirs(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("CREATE TABLE unrelated (x)")  # a file created with SQLite's default size
+    conn.close()
+    for path in (tmp_path / "new.db", old):
+        LocalStoreSink(path).export(make_spans(make_trace(9)))
+    sizes = []
+    for path in (tmp_path / "new.db", old):
+        conn = sqlite3.connect(path)
+        sizes.append(conn.execute("PRAGMA page_size").fetchone()[0])
+        assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 4
+        conn.close()
+    assert sizes == [16384, 4096]
+
+
 def test_schema_v2_drops_the_index_the_primary_key_covers(tmp_path: Path) -> None:
     from langgraph_observe.store.schema import connect, ensure_schema
 

@@ -20,10 +20,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreSchemaError", "connect", "ensure_schema"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "PAGE_SIZE",
+    "SCHEMA_VERSION",
+    "StoreSchemaError",
+    "connect",
+    "ensure_schema",
+]
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
+PAGE_SIZE = 16_384  #: bytes per page of a new file
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -181,6 +189,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Switch to WAL and create the tables if missing. Safe when several processes race."""
+    # A new file gets 16 KiB pages (an existing one keeps its size): half the writes
+    # to the WAL and the file for the same rows, and spans with long payloads stay on
+    # one page instead of spilling to overflow pages.
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

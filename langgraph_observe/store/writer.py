@@ -56,29 +56,31 @@ _STATUS_TEXT: dict[Any, str] = {s: s.value for s in SpanStatus}
 class _Json:
     """JSON as ``_json`` writes it, through one reused C encoder (``JSONEncoder.encode``
     builds a new one per call, which costs more than encoding a span's attributes).
-    Used under the writer's lock; its circular-reference markers are reset after a
-    failed encoding."""
+    Used under the writer's lock; :meth:`reset` after a failed encoding (its
+    circular-reference markers may hold what the failure left)."""
 
     def __init__(self) -> None:
         self._markers: dict[int, Any] = {}
         make = getattr(json.encoder, "c_make_encoder", None)
-        self._c = (
+        #: ``c(value, 0)``: the chunks of ``value``'s JSON
+        self.c = (
             make(self._markers, str, _encode_string, None, ":", ",", False, False, True)
             if make is not None
             else None
         )
 
     def __call__(self, value: Any) -> str:
-        if self._c is None:
+        if self.c is None:
             return _json(value)
         try:
-            return "".join(self._c(value, 0))
+            return "".join(self.c(value, 0))
         except BaseException:
-            self._markers.clear()
+            self.reset()
             raise
 
     def mapping(self, value: Mapping[str, Any]) -> str:
-        """A mapping as a JSON object, its keys passed through ``str``."""
+        """A mapping as a JSON object, its keys passed through ``str`` (a dict with
+        ``str`` keys as it is)."""
         if type(value) is dict:
             for key in value:
                 if type(key) is not str:
@@ -86,6 +88,9 @@ class _Json:
             else:
                 return self(value)
         return self(_plain_mapping(value))
+
+    def reset(self) -> None:
+        self._markers.clear()
 
 
 def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,6 +152,15 @@ def span_row(
         s.parent_span_id, s.node, s.persona, s.model, s.provider
     )  # fmt: skip
     cost, inp, out = s.cost_usd, s.input, s.output
+    attributes = s.attributes  # as _Json.mapping, without two calls per span
+    if type(attributes) is dict:
+        for key in attributes:
+            if type(key) is not str:
+                attributes = _plain_mapping(attributes)
+                break
+    else:
+        attributes = _plain_mapping(attributes)
+    c = encode.c  # a failure leaves its markers to the caller's reset()
     return (
         t.trace_id,
         s.span_id,
@@ -166,7 +180,7 @@ def span_row(
         _NULL if cost is None else cost,
         _NULL if inp is None else inp.text,
         _NULL if out is None else out.text,
-        encode.mapping(s.attributes),
+        "".join(c(attributes, 0)) if c is not None else _json(attributes),
         events,
         *tf,
     )
@@ -376,6 +390,7 @@ class StoreWriter:
                     _write(conn, records, self.rows_per_statement, self._encode)
                     conn.execute("COMMIT")
                 except BaseException:
+                    self._encode.reset()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
