@@ -250,14 +250,12 @@ def _write(
     append = span_rows.append
     opened: dict[str, tuple[Any, ...]] = {}
     finished: list[tuple[Any, ...]] = []
+    others: list[Record] = []
     fields_of: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
     for r in records:
         if type(r) is SpanRecord or isinstance(r, SpanRecord):
             t = r.trace
-            fields = fields_of.get(id(t))
-            if fields is None:
-                tf = _trace_fields(t, encode)
-                fields = fields_of[id(t)] = (tf, tf[:5])
+            fields = fields_of.get(id(t)) or _trace_of(fields_of, t, encode)
             append(span_row(r, fields[1], encode))
             if r.parent_span_id is None:
                 finished.append(
@@ -271,12 +269,11 @@ def _write(
                                           *fields[0])  # fmt: skip
         elif isinstance(r, WorkflowStarted):
             t = r.trace
-            fields = fields_of.get(id(t))
-            if fields is None:
-                tf = _trace_fields(t, encode)
-                fields = fields_of[id(t)] = (tf, tf[:5])
+            fields = fields_of.get(id(t)) or _trace_of(fields_of, t, encode)
             opened[t.trace_id] = (t.trace_id, r.span_id, r.name, t.workflow, r.start_ns,
                                   *fields[0])  # fmt: skip
+        else:
+            others.append(r)
     if opened and finished:
         finished = _merge_opened(opened, finished)
     open_rows: Iterable[tuple[Any, ...]] = opened.values()
@@ -290,44 +287,33 @@ def _write(
         insert_spans(conn, span_rows, per)
     if finished:
         conn.executemany(TRACE_FINISH_SQL, finished)
-    for r in records:
-        if isinstance(r, (SpanRecord, WorkflowStarted)):
-            continue
+    for r in others:
         if isinstance(r, ScoreRecord):
             conn.execute(SCORE_SQL, _score_row(r))
         elif isinstance(r, PersonaSwitch):
             conn.execute(
                 SWITCH_SQL,
-                (
-                    r.trace_id,
-                    r.workflow,
-                    r.from_persona,
-                    r.to_persona,
-                    r.time_ns,
-                    r.span_id,
-                    r.tenant,
-                ),
-            )
+                (r.trace_id, r.workflow, r.from_persona, r.to_persona, r.time_ns, r.span_id,
+                 r.tenant),
+            )  # fmt: skip
         elif isinstance(r, BudgetUpdate):
             conn.execute(
                 BUDGET_SQL,
-                (
-                    r.persona,
-                    r.window,
-                    r.window_key,
-                    r.tenant or "",
-                    r.counter,
-                    r.time_ns,
-                    r.used_tokens if r.counter_tokens is None else r.counter_tokens,
-                    r.budget_tokens,
-                    r.used_usd if r.counter_usd is None else r.counter_usd,
-                    r.budget_usd,
-                    r.workflow,
-                    r.trace_id,
-                    int(r.warned),
-                    int(r.exceeded),
-                ),
-            )
+                (r.persona, r.window, r.window_key, r.tenant or "", r.counter, r.time_ns,
+                 r.used_tokens if r.counter_tokens is None else r.counter_tokens,
+                 r.budget_tokens, r.used_usd if r.counter_usd is None else r.counter_usd,
+                 r.budget_usd, r.workflow, r.trace_id, int(r.warned), int(r.exceeded)),
+            )  # fmt: skip
+
+
+def _trace_of(
+    fields_of: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]], t: TraceContext, encode: _Json
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A trace's columns (of a ``traces`` row, and of a ``spans`` row), computed once a
+    batch."""
+    tf = _trace_fields(t, encode)
+    fields = fields_of[id(t)] = (tf, tf[:5])
+    return fields
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
