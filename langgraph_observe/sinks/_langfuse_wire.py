@@ -135,6 +135,7 @@ class ObservationWriter:
         self._recent = _NO_RECENT  #: a value of this span and its _value_key
 
     def attributes(self, record: SpanRecord) -> list[bytes]:
+        """The encoded attribute fields of ``record``'s observation."""
         mask, kind = self.mask, record.kind
         self._recent = _NO_RECENT  # a value is only known to be unchanged within a span
         as_type = "agent" if kind is SpanKind.NODE and record.persona else _TYPES.get(kind, "span")
