@@ -250,7 +250,7 @@ class Dispatcher:
         never raises."""
         q = self._intake
         n = len(q)
-        if n >= self.max_queue or self._closed:
+        if n + len(self._ready) >= self.max_queue or self._closed:
             self._drop_for_all("closed" if self._closed else "queue_full")
             return
         q.append(record)
