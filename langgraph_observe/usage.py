@@ -37,6 +37,7 @@ from .events import TokenUsage
 __all__ = [
     "PROVIDER_USAGE_KEYS",
     "UsageKeys",
+    "finish_reason",
     "finish_reasons",
     "response_model",
     "usage_from_llm_result",
@@ -345,19 +346,26 @@ def response_model(response: Any) -> str | None:
 _FINISH_KEYS = ("finish_reason", "stop_reason", "done_reason")
 
 
+def finish_reason(generation_info: Any, response_metadata: Any) -> str | None:
+    """One candidate's finish reason: from its ``generation_info``, else its message's
+    ``response_metadata`` (``finish_reason``, ``stop_reason`` or ``done_reason``)."""
+    for meta in (generation_info, response_metadata):
+        if meta:
+            reason = next((meta[k] for k in _FINISH_KEYS if meta.get(k)), None)
+            if reason is not None:
+                return str(reason)
+    return None
+
+
 def finish_reasons(response: Any) -> list[str]:
     """The finish reason of every candidate (``finish_reason``, ``stop_reason``, ...)."""
     reasons: list[str] = []
     for candidates in getattr(response, "generations", None) or ():
         for gen in candidates:
-            for meta in (
+            reason = finish_reason(
                 getattr(gen, "generation_info", None),
                 getattr(getattr(gen, "message", None), "response_metadata", None),
-            ):
-                if not meta:
-                    continue
-                reason = next((meta[k] for k in _FINISH_KEYS if meta.get(k)), None)
-                if reason is not None:
-                    reasons.append(str(reason))
-                    break
+            )
+            if reason is not None:
+                reasons.append(reason)
     return reasons

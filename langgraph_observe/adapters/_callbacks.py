@@ -7,6 +7,7 @@ from typing import Any
 from .. import semconv as sc
 from ..events import TokenUsage
 from ..usage import (
+    finish_reason,
     finish_reasons,
     response_model,
     usage_from_llm_result,
@@ -118,9 +119,6 @@ def read_llm_result(response: Any) -> tuple[Any, TokenUsage | None, dict[str, An
     return generation_texts(response), usage, extra
 
 
-_FINISH_KEYS = ("finish_reason", "stop_reason", "done_reason")
-
-
 def _read_one_chat_generation(
     response: Any, gen: Any
 ) -> tuple[Any, TokenUsage | None, dict[str, Any]] | None:
@@ -139,12 +137,9 @@ def _read_one_chat_generation(
     answered = response_model(response)
     if answered:
         extra[sc.GEN_AI_RESPONSE_MODEL] = answered
-    for source in (info, meta):
-        if source:
-            reason = next((source[k] for k in _FINISH_KEYS if source.get(k)), None)
-            if reason is not None:
-                extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
-                break
+    reason = finish_reason(info, meta)
+    if reason is not None:
+        extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
     if um.get("total_cost") == 0 or (meta and meta.get("cached")):
         extra[sc.LG_CACHE_HIT] = True
     return message, usage, extra
