@@ -77,14 +77,15 @@ def _plain(obj: Any, depth: int) -> Any:
     return repr(obj)
 
 
-def render(obj: Any, limit: int) -> str:
+def render(obj: Any, limit: int, *, plain: bool = False) -> str:
     """Text for ``obj``: strings as they are, everything else as compact JSON; at most
-    ``limit`` characters (a cut text ends with ``…``)."""
+    ``limit`` characters (a cut text ends with ``…``). ``plain``: ``obj`` is already
+    JSON-ready (a :func:`plain_copy`), so it is encoded as it is."""
     if isinstance(obj, str):
         text = obj
     else:
         try:
-            text = _encode(_plain(obj, 0))
+            text = _encode(obj if plain else _plain(obj, 0))
         except Exception:  # never let rendering fail a sink
             text = repr(obj)
     if limit >= 0 and len(text) > limit:
@@ -111,17 +112,6 @@ def plain_copy(obj: Any) -> Any:
     lists, tuples, LangChain messages and documents. Raises :class:`Unplain` for anything
     else (then the object itself must be kept, and rendered later)."""
     return _copy(obj, 0)
-
-
-def render_plain_copy(value: Any, limit: int) -> str:
-    """:func:`render` of what :func:`plain_copy` made (already JSON-ready)."""
-    try:
-        text = value if isinstance(value, str) else _encode(value)
-    except Exception:  # never let rendering fail a sink
-        text = repr(value)
-    if limit >= 0 and len(text) > limit:
-        return text[: max(limit - 1, 0)] + "…"
-    return text
 
 
 def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:

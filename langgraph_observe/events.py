@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._render import render, render_plain_copy
+from ._render import render
 
 __all__ = [
     "BudgetUpdate",
@@ -184,12 +184,8 @@ class Payload:
         """The rendered, truncated text."""
         if self._text is None:
             packed = self._packed
-            if not packed:
-                self._text = render(self._obj, self._limit)
-            elif packed == PLAIN_COPY:
-                self._text = render_plain_copy(marshal.loads(self._obj), self._limit)
-            else:
-                self._text = render(marshal.loads(self._obj), self._limit)
+            obj = marshal.loads(self._obj) if packed else self._obj
+            self._text = render(obj, self._limit, plain=packed == PLAIN_COPY)
             self._obj = None
         return self._text
 
