@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import _guard
+from ._health import Health
+from ._sink_worker import Marker, SinkWorker
 from .events import Record
 from .sinks.base import Sink
 
@@ -54,141 +56,14 @@ class Deferred:
         raise NotImplementedError
 
 
-class Health:
-    """The library's own health: drops and export errors per sink, queue depths.
-
-    Read by the Prometheus sink (``langgraph_observe_spans_dropped_total`` and friends)
-    and by :meth:`snapshot` for anyone else.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.dropped: dict[tuple[str, str], int] = {}  #: (sink, reason) -> records dropped
-        self.export_errors: dict[str, int] = {}  #: sink -> failed export calls
-        self._depths: dict[str, Any] = {}
-        self._shared: tuple[deque[Any], ...] = ()
-
-    def drop(self, sink: str, reason: str, n: int = 1) -> None:
-        """Count ``n`` records lost by ``sink`` for ``reason``."""
-        with self._lock:
-            key = (sink, reason)
-            self.dropped[key] = self.dropped.get(key, 0) + n
-
-    def export_error(self, sink: str) -> None:
-        with self._lock:
-            self.export_errors[sink] = self.export_errors.get(sink, 0) + 1
-
-    def _watch_depth(self, sink: str, queue: deque[Any]) -> None:
-        self._depths[sink] = queue
-
-    def _watch_shared(self, *queues: deque[Any]) -> None:
-        self._shared = queues
-
-    def queue_depths(self) -> dict[str, int]:
-        """Records waiting per sink, now (those still in the dispatcher's queues included)."""
-        shared = sum(len(q) for q in self._shared)
-        return {name: shared + len(q) for name, q in list(self._depths.items())}
-
-    def snapshot(self) -> dict[str, Any]:
-        """A copy of every counter, for logs and tests."""
-        with self._lock:
-            return {
-                "dropped": dict(self.dropped),
-                "export_errors": dict(self.export_errors),
-                "queue_depths": self.queue_depths(),
-            }
-
-    @property
-    def total_dropped(self) -> int:
-        with self._lock:
-            return sum(self.dropped.values())
-
-
-class _Marker:
-    """Put in a queue by ``flush``: the worker sets ``done`` once everything before it is out."""
-
-    __slots__ = ("deadline", "done")
-
-    def __init__(self, deadline: float) -> None:
-        self.done = threading.Event()
-        self.deadline = deadline
-
-
 class _Flush:
     """Put in the intake by ``flush``: everything before it goes to the sinks, then each
     sink's marker."""
 
     __slots__ = ("markers",)
 
-    def __init__(self, markers: list[tuple[_SinkWorker, _Marker]]) -> None:
+    def __init__(self, markers: list[tuple[SinkWorker, Marker]]) -> None:
         self.markers = markers
-
-
-class _SinkWorker:
-    __slots__ = (
-        "batch_size",
-        "health",
-        "interval",
-        "max_queue",
-        "queue",
-        "sink",
-        "stopping",
-        "thread",
-        "wake",
-    )
-
-    def __init__(
-        self, sink: Sink, health: Health, max_queue: int, batch_size: int, interval: float
-    ) -> None:
-        self.sink = sink
-        self.health = health
-        self.queue: deque[Any] = deque()
-        self.max_queue = max_queue
-        self.batch_size = batch_size
-        self.interval = interval
-        self.wake = threading.Event()
-        self.stopping = False
-        health._watch_depth(sink.name, self.queue)
-        self.thread = threading.Thread(
-            target=self._run, name=f"langgraph-observe-{sink.name}", daemon=True
-        )
-        self.thread.start()
-
-    def _export(self, batch: list[Record]) -> None:
-        try:
-            self.sink.export(batch)
-        except Exception as exc:
-            self.health.export_error(self.sink.name)
-            self.health.drop(self.sink.name, "export_error", len(batch))
-            _guard.report(f"sink {self.sink.name}.export", exc)
-
-    def _run(self) -> None:
-        q = self.queue
-        while True:
-            self.wake.wait()  # woken by the dispatcher's thread (records, flush, stop)
-            self.wake.clear()
-            batch: list[Record] = []
-            while q:
-                item = q.popleft()
-                if isinstance(item, _Marker):
-                    if batch:
-                        self._export(batch)
-                        batch = []
-                    try:
-                        self.sink.flush(max(0.0, item.deadline - time.monotonic()))
-                    except Exception as exc:
-                        self.health.export_error(self.sink.name)
-                        _guard.report(f"sink {self.sink.name}.flush", exc)
-                    item.done.set()
-                    continue
-                batch.append(item)
-                if len(batch) >= self.batch_size:
-                    self._export(batch)
-                    batch = []
-            if batch:
-                self._export(batch)
-            if self.stopping and not q:
-                return
 
 
 class Dispatcher:
@@ -234,7 +109,7 @@ class Dispatcher:
         self._flushing = False
         self._stopping = False
         self._workers = tuple(
-            _SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
+            SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
         )
         self._closed = False
         self._lock = threading.Lock()
@@ -363,7 +238,7 @@ class Dispatcher:
         ``flush_timeout``) pass. True when everything got out in time."""
         timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        markers = [(w, _Marker(deadline)) for w in self._workers if w.thread.is_alive()]
+        markers = [(w, Marker(deadline)) for w in self._workers if w.thread.is_alive()]
         if not self._thread.is_alive():
             return not self._intake and not markers
         self._intake.append(_Flush(markers))
@@ -398,7 +273,7 @@ class Dispatcher:
                 1 for q in (self._intake, self._ready) for i in q if not isinstance(i, _Flush)
             )
             for w in self._workers:
-                left = left_in_intake + sum(1 for i in w.queue if not isinstance(i, _Marker))
+                left = left_in_intake + sum(1 for i in w.queue if not isinstance(i, Marker))
                 if left:
                     self.health.drop(w.sink.name, "shutdown", left)
                 try:

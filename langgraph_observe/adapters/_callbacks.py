@@ -21,7 +21,9 @@ __all__ = [
     "has_tag_prefix",
     "is_cache_hit",
     "read_llm_result",
+    "read_result_into",
     "serialized_id",
+    "serialized_name",
     "step_of",
 ]
 
@@ -143,3 +145,21 @@ def _read_one_chat_generation(
     if um.get("total_cost") == 0 or (meta and meta.get("cached")):
         extra[sc.LG_CACHE_HIT] = True
     return message, usage, extra
+
+
+def read_result_into(span: Any) -> None:
+    """A model span's ``LLMResult`` read into the span: outputs (kept even without
+    capture_io: usage estimates need them), usage, the answering model, finish reasons."""
+    outputs, usage, extra = read_llm_result(span.output)
+    span.output = outputs
+    if usage is not None:
+        span.usage = usage
+    if extra:
+        span.attrs.update(extra)
+
+
+def serialized_name(serialized: dict[str, Any] | None) -> str | None:
+    """The runnable's name as LangChain serialized it (its ``name``, else its class)."""
+    if not serialized:
+        return None
+    return serialized.get("name") or serialized_id(serialized)

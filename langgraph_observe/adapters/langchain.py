@@ -23,7 +23,6 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from .. import _guard
 from .. import semconv as sc
 from .._hooks import Hooks
 from .._tracer import Tracer
@@ -36,60 +35,16 @@ from ._callbacks import (
     PLUMBING,
     PLUMBING_PREFIXES,
     has_tag_prefix,
-    read_llm_result,
+    read_result_into,
     serialized_id,
+    serialized_name,
     step_of,
 )
+from ._guarding import guard_callback, swallow
 
 __all__ = ["CallbackHandler"]
 
 logger = logging.getLogger("langgraph_observe")
-
-
-def _guard_cb(fn: Any) -> Any:
-    """Guard a callback: our errors are swallowed (re-raised under strict mode); deliberate
-    control errors (budget exceeded, gate failed) go through to the run."""
-
-    def wrapper(self: CallbackHandler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except ObserveControlError:
-            raise
-        except Exception as exc:
-            if _guard.strict():
-                raise
-            _guard.report(f"CallbackHandler.{fn.__name__}", exc)
-            return None
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-def _swallow(where: str, exc: Exception) -> None:
-    """What a guarded callback does with an exception: control errors (budget exceeded,
-    gate failed) and, in strict mode, every error go on to the run; the rest is reported."""
-    if isinstance(exc, ObserveControlError) or _guard.strict():
-        raise exc
-    _guard.report(f"CallbackHandler.{where}", exc)
-
-
-def _read_result(span: Any) -> None:
-    """A model span's ``LLMResult`` read into the span: outputs (kept even without
-    capture_io: usage estimates need them), usage, the answering model, finish reasons."""
-    outputs, usage, extra = read_llm_result(span.output)
-    span.output = outputs
-    if usage is not None:
-        span.usage = usage
-    if extra:
-        span.attrs.update(extra)
-
-
-def _serialized_name(serialized: dict[str, Any] | None) -> str | None:
-    """The runnable's name as LangChain serialized it (its ``name``, else its class)."""
-    if not serialized:
-        return None
-    return serialized.get("name") or serialized_id(serialized)
 
 
 class CallbackHandler(BaseCallbackHandler):
@@ -197,7 +152,7 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             tracer = self.tracer
-            name = kwargs.get("name") or _serialized_name(serialized)
+            name = kwargs.get("name") or serialized_name(serialized)
             if parent_run_id is None:
                 tracer.start(
                     run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
@@ -220,15 +175,15 @@ class CallbackHandler(BaseCallbackHandler):
                 run_id, parent_run_id, name or "chain", SpanKind.CHAIN, metadata, tags, inputs
             )
         except Exception as exc:
-            _swallow("on_chain_start", exc)
+            swallow("on_chain_start", exc)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self.tracer.end(run_id, outputs)
         except Exception as exc:
-            _swallow("on_chain_end", exc)
+            swallow("on_chain_end", exc)
 
-    @_guard_cb
+    @guard_callback
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
@@ -253,7 +208,7 @@ class CallbackHandler(BaseCallbackHandler):
             or params.get("_type")
             or serialized_id(serialized)
         )
-        name = kwargs.get("name") or _serialized_name(serialized)
+        name = kwargs.get("name") or serialized_name(serialized)
         span = self.tracer.start(
             run_id, parent_run_id, name or "llm", SpanKind.LLM, meta, tags, prompts
         )
@@ -293,9 +248,9 @@ class CallbackHandler(BaseCallbackHandler):
                 serialized, messages, run_id, parent_run_id, tags, metadata, kwargs, "chat"
             )
         except Exception as exc:
-            _swallow("on_chat_model_start", exc)
+            swallow("on_chat_model_start", exc)
 
-    @_guard_cb
+    @guard_callback
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -319,16 +274,16 @@ class CallbackHandler(BaseCallbackHandler):
                 span.first_token_ns = time.time_ns()
                 span.attrs[sc.LG_STREAMING] = True
         except Exception as exc:
-            _swallow("on_llm_new_token", exc)
+            swallow("on_llm_new_token", exc)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             # the result is read when the record is built (off the graph's path)
-            self.tracer.end(run_id, response, late=_read_result)
+            self.tracer.end(run_id, response, late=read_result_into)
         except Exception as exc:
-            _swallow("on_llm_end", exc)
+            swallow("on_llm_end", exc)
 
-    @_guard_cb
+    @guard_callback
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
@@ -362,15 +317,15 @@ class CallbackHandler(BaseCallbackHandler):
             if call_id:
                 span.attrs[sc.GEN_AI_TOOL_CALL_ID] = call_id
         except Exception as exc:
-            _swallow("on_tool_start", exc)
+            swallow("on_tool_start", exc)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self.tracer.end(run_id, output)
         except Exception as exc:
-            _swallow("on_tool_end", exc)
+            swallow("on_tool_end", exc)
 
-    @_guard_cb
+    @guard_callback
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
@@ -392,19 +347,19 @@ class CallbackHandler(BaseCallbackHandler):
             )
             span.attrs[sc.LG_RETRIEVER_QUERY] = query
         except Exception as exc:
-            _swallow("on_retriever_start", exc)
+            swallow("on_retriever_start", exc)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self.tracer.end(run_id, documents, extra={sc.LG_RETRIEVER_DOCUMENTS: len(documents)})
         except Exception as exc:
-            _swallow("on_retriever_end", exc)
+            swallow("on_retriever_end", exc)
 
-    @_guard_cb
+    @guard_callback
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
 
-    @_guard_cb
+    @guard_callback
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
         span = self.tracer.open.get(run_id.int)
         if span is not None and not span.folded:
