@@ -321,6 +321,12 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+#: The writer's page cache, KiB. Writes touch the right edge of each B-tree and one
+#: path down each index; the OS's file cache serves the rest as fast, so a large
+#: cache of our own would only add to the process's memory.
+WRITER_CACHE_KIB = 128
+
+
 class StoreWriter:
     """Writes batches to one SQLite file. The file and its directory are created on the
     first write. Thread-safe (one connection, one lock).
@@ -345,6 +351,7 @@ class StoreWriter:
             conn = connect(self.path)
             try:
                 self._retry(lambda: ensure_schema(conn))
+                conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             except BaseException:
                 conn.close()
                 raise
