@@ -249,12 +249,12 @@ def _pack_io(value: Any, messages: bool = False) -> tuple[Any, int]:
     ``marshal`` gives back yields the text the object itself would have given."""
     if type(value) in _ATOMS:
         return value, 0
-    if not messages:
-        try:
-            return marshal.dumps(value), MARSHALLED
-        except ValueError:  # not plain Python values
-            pass
-    return marshal.dumps(plain_copy(value)), PLAIN_COPY
+    try:
+        return marshal.dumps(plain_copy(value)), PLAIN_COPY
+    except Unplain:
+        if messages:
+            raise
+    return marshal.dumps(value), MARSHALLED
 
 
 def _payload(value: Any, packed: int, limit: int) -> Payload | None:
