@@ -9,34 +9,17 @@ the original would have given.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ._json import JsonWriter
 
 _MAX_DEPTH = 6
 _MAX_ITEMS = 50
 _SCALARS = (str, int, float, bool, type(None))
-_encode_public = json.JSONEncoder(ensure_ascii=False, default=repr, separators=(",", ":")).encode
-
-
-def _reused_encoder() -> Any:
-    """``_encode_public`` through one C encoder made once (``JSONEncoder.encode`` builds a
-    new one per call, which costs as much as encoding a small payload). Made without
-    circular-reference markers, so it holds no state and threads can share it: what it
-    encodes is always a fresh, depth-bounded tree (:func:`_plain` or :func:`plain_copy`
-    made it). The public encoder where the C one is missing."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _encode_public
-    chunks = make(None, repr, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-
-    def encode(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-_encode = _reused_encoder()
+#: Shared by every sink's thread: what it encodes is always a fresh, depth-bounded tree
+#: (:func:`_plain` or :func:`plain_copy` made it), so it needs no circular-reference markers.
+_encode = JsonWriter(default=repr, check_circular=False)
 
 
 def _message(obj: Any, depth: int) -> dict[str, Any]:

@@ -8,13 +8,13 @@ parameters) are encoded once and kept, by value, in small bounded tables.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from json.encoder import encode_basestring as _json_string
 from json.encoder import encode_basestring_ascii as _json_ascii
 from typing import Any
 
 from .. import semconv as sc
+from .._json import JsonWriter
 from ..events import SpanKind, SpanRecord, SpanStatus
 from ._langfuse_map import (
     _TYPES,
@@ -31,32 +31,6 @@ from ._langfuse_map import (
 from ._otlp_wire import key_field, span_attribute, string_attribute
 
 __all__ = ["ObservationWriter"]
-
-
-class _JsonWriter:
-    """``json.dumps`` with fixed options through one reused C encoder (``json.dumps``
-    builds a new encoder per call unless every option is the default). One per sink:
-    its circular-reference markers are reset after a failed encoding."""
-
-    def __init__(self, separators: tuple[str, str], ascii_only: bool) -> None:
-        self._dumps = json.JSONEncoder(
-            ensure_ascii=ascii_only, separators=separators, default=str
-        ).encode
-        self._markers: dict[int, Any] = {}
-        make = getattr(json.encoder, "c_make_encoder", None)
-        string = _json_ascii if ascii_only else _json_string
-        item, key = separators[0], separators[1]
-        args = (self._markers, str, string, None, key, item, False, False, True)
-        self._c = make(*args) if make is not None else None
-
-    def __call__(self, value: Any) -> str:
-        if self._c is None:
-            return self._dumps(value)
-        try:
-            return "".join(self._c(value, 0))
-        except BaseException:
-            self._markers.clear()
-            raise
 
 
 _NOT_KEPT = object()
@@ -123,8 +97,8 @@ class ObservationWriter:
 
     def __init__(self, mask: Mask | None = None) -> None:
         self.mask = mask
-        self._sdk_json = _JsonWriter((", ", ": "), ascii_only=True)  # as json.dumps
-        self._meta_json = _JsonWriter((",", ":"), ascii_only=False)  # as meta_json
+        self._sdk_json = JsonWriter(separators=(", ", ": "), ascii_only=True)  # as json.dumps
+        self._meta_json = JsonWriter()  # as meta_json
         self._keys: dict[Any, bytes] = {}
         #: metadata fields by (key, value), one table per type of value (True == 1)
         self._kept: dict[type, dict[tuple[Any, Any], bytes]] = {str: {}, int: {}, bool: {}}

@@ -6,16 +6,15 @@ upsert, so a re-delivered record replaces its earlier row instead of adding one.
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from json.encoder import encode_basestring as _encode_string
 from pathlib import Path
 from typing import Any
 
+from .._json import JsonWriter
 from ..events import (
     BudgetUpdate,
     PersonaSwitch,
@@ -40,8 +39,6 @@ from .statements import (
 
 __all__ = ["StoreWriter"]
 
-_json_encoder = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
-_json = _json_encoder.encode
 
 #: Bound in place of ``None``: SQLite stores a NaN as NULL, and a float skips the
 #: ``sqlite3`` module's adaptation of ``None`` (which, before Python 3.12, builds and
@@ -53,30 +50,9 @@ _KIND_TEXT: dict[Any, str] = {k: k.value for k in SpanKind}
 _STATUS_TEXT: dict[Any, str] = {s: s.value for s in SpanStatus}
 
 
-class _Json:
-    """JSON as ``_json`` writes it, through one reused C encoder (``JSONEncoder.encode``
-    builds a new one per call, which costs more than encoding a span's attributes).
-    Used under the writer's lock; :meth:`reset` after a failed encoding (its
-    circular-reference markers may hold what the failure left)."""
-
-    def __init__(self) -> None:
-        self._markers: dict[int, Any] = {}
-        make = getattr(json.encoder, "c_make_encoder", None)
-        #: ``c(value, 0)``: the chunks of ``value``'s JSON
-        self.c = (
-            make(self._markers, str, _encode_string, None, ":", ",", False, False, True)
-            if make is not None
-            else None
-        )
-
-    def __call__(self, value: Any) -> str:
-        if self.c is None:
-            return _json(value)
-        try:
-            return "".join(self.c(value, 0))
-        except BaseException:
-            self.reset()
-            raise
+class _Json(JsonWriter):
+    """JSON as the store writes it (``default=str``), through one reused encoder. Used
+    under the writer's lock."""
 
     def mapping(self, value: Mapping[str, Any]) -> str:
         """A mapping as a JSON object, its keys passed through ``str`` (a dict with
@@ -88,9 +64,6 @@ class _Json:
             else:
                 return self(value)
         return self(_plain_mapping(value))
-
-    def reset(self) -> None:
-        self._markers.clear()
 
 
 def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,7 +133,7 @@ def span_row(
                 break
     else:
         attributes = _plain_mapping(attributes)
-    c = encode.c  # a failure leaves its markers to the caller's reset()
+    c = encode.chunks  # a failure leaves its markers to the caller's reset()
     return (
         t.trace_id,
         s.span_id,
@@ -180,7 +153,7 @@ def span_row(
         _NULL if cost is None else cost,
         _NULL if inp is None else inp.text,
         _NULL if out is None else out.text,
-        "".join(c(attributes, 0)) if c is not None else _json(attributes),
+        "".join(c(attributes, 0)) if c is not None else encode(attributes),
         events,
         *tf,
     )
