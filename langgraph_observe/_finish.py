@@ -92,10 +92,9 @@ class Finisher:
                 span.output = None  # kept only for a usage estimate
         if span.events or (span.kind is SpanKind.LLM and span.usage is None):
             return span
-        messages = span.kind is SpanKind.LLM  # a model's prompts and answers
         try:
-            inp, inp_packed = _pack_io(span.input, messages)
-            out, out_packed = _pack_io(span.output, messages)
+            inp, inp_packed = _pack_io(span.input)
+            out, out_packed = _pack_io(span.output)
             usage, error = span.usage, span.error
             extras = marshal.dumps(
                 (
@@ -105,7 +104,7 @@ class Finisher:
                     span.params,
                 )
             )
-        except (Unplain, ValueError):
+        except ValueError:  # not plain Python values: the span waits as it is
             return span
         return (
             span.trace.root,
@@ -241,20 +240,20 @@ def _read_late(span: OpenSpan) -> None:
         late(span)
 
 
-def _pack_io(value: Any, messages: bool = False) -> tuple[Any, int]:
+def _pack_io(value: Any) -> tuple[Any, int]:
     """An input or output as it waits, and how it was packed: a scalar as it is (0);
-    anything else as marshal bytes, of the object itself when it is made of plain Python
-    values (``MARSHALLED``), else of its JSON-ready plain copy (``PLAIN_COPY``: LangChain
-    messages and documents; ``messages`` says to expect them). Rendering what
-    ``marshal`` gives back yields the text the object itself would have given."""
+    anything else as marshal bytes, of its JSON-ready plain copy when it has one
+    (``PLAIN_COPY``: small trees of plain values, LangChain messages and documents, whose
+    rendering then skips the plain walk), else of the object itself when it is made of
+    plain Python values (``MARSHALLED``). Raises ``ValueError`` for anything else (the
+    span is then kept as it is). Rendering what ``marshal`` gives back yields the text
+    the object itself would have given."""
     if type(value) in _ATOMS:
         return value, 0
     try:
         return marshal.dumps(plain_copy(value)), PLAIN_COPY
     except Unplain:
-        if messages:
-            raise
-    return marshal.dumps(value), MARSHALLED
+        return marshal.dumps(value), MARSHALLED
 
 
 def _payload(value: Any, packed: int, limit: int) -> Payload | None:
