@@ -49,7 +49,7 @@ def test_usable_after_a_circular_value():
     writer = JsonWriter()
     loop: list = []
     loop.append(loop)
-    with pytest.raises(ValueError, match="[Cc]ircular"):
+    with pytest.raises(ValueError, match=r"[Cc]ircular"):
         writer({"x": loop})
     # the markers the failure left are gone: an ordinary value encodes again
     same = ["shared"]
