@@ -256,9 +256,8 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}spans_dropped_total",
         "counter",
-        "Records a sink lost, by reason "
-        "(queue_full, sdk_queue_full, export_error, export_failed, finish_error, closed, "
-        "shutdown).",
+        "Records a sink lost, by reason (queue_full, sdk_queue_full, export_error, "
+        "export_failed, backend_down, finish_error, closed, shutdown).",
         ("sink", "reason"),
         "dispatch.Health, read at scrape time",
     ),

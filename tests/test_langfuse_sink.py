@@ -365,3 +365,60 @@ def test_a_batch_over_the_size_limit_is_split(
     spans = by_id(otlp_receiver, 5)
     assert sorted(spans) == sorted(r.span_id for r in make_trace())
     assert 1 < len(otlp_receiver.trace_headers) <= 5
+
+
+def test_pauses_while_langfuse_is_down_then_tries_again(
+    otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langgraph_observe.dispatch import Dispatcher
+
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=0.6, outage_pause_s=2)
+    d = Dispatcher([s], interval=0.05)
+    try:
+        otlp_receiver.fail_next = [503] * 100  # overloaded until further notice
+        with caplog.at_level("WARNING", logger="langgraph_observe"):
+            d.emit_many(make_trace("1" * 32))
+            assert d.flush(10)
+            tried = len(otlp_receiver.trace_headers)
+            assert tried >= 2  # retried within timeout_s, then given up
+            d.emit_many(make_trace("2" * 32))  # within the pause: dropped unencoded
+            assert d.flush(10)
+            assert len(otlp_receiver.trace_headers) == tried
+            assert d.health.dropped == {
+                ("langfuse", "export_failed"): 5,
+                ("langfuse", "backend_down"): 5,
+            }
+            otlp_receiver.fail_next = []  # Langfuse is back
+            time.sleep(2.2)
+            d.emit_many(make_trace("3" * 32))  # the probe after the pause
+            assert d.flush(10)
+            d.emit_many(make_trace("4" * 32))
+            assert d.flush(10)
+    finally:
+        d.shutdown(5)
+    delivered = {sp["trace_id"] for sp in otlp_receiver.spans_at(LANGFUSE_PATH)}
+    assert delivered == {"3" * 32, "4" * 32}
+    assert d.health.export_errors == {"langfuse": 1}
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("backend_down while it pauses 2 s" in m for m in messages) == 1
+    assert sum("works again" in m for m in messages) == 1
+
+
+def test_no_pause_when_outage_pause_is_zero(otlp_receiver: OTLPReceiver) -> None:
+    from langgraph_observe.dispatch import Dispatcher
+
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=0.3, outage_pause_s=0)
+    d = Dispatcher([s], interval=0.05)
+    tried = []
+    try:
+        otlp_receiver.fail_next = [503] * 100
+        for trace_id in ("5" * 32, "6" * 32):
+            d.emit_many(make_trace(trace_id))
+            assert d.flush(10)
+            tried.append(len(otlp_receiver.trace_headers))
+    finally:
+        d.shutdown(5)
+    assert 0 < tried[0] < tried[1]  # the second batch was tried as well
+    assert d.health.dropped == {("langfuse", "export_failed"): 10}

@@ -22,6 +22,10 @@ are built and nothing reaches an OpenTelemetry tracer provider, so the applicati
 own provider (global or not) never sees these spans and the OTel sink's spans never
 reach Langfuse twice. A batch that Langfuse refuses, or that cannot be delivered within
 ``timeout_s`` (retries included), is counted as dropped (``reason="export_failed"``).
+When delivery failed because Langfuse was unreachable or overloaded, the sink pauses
+(``outage_pause_s``, doubling with each failure in a row up to twelve times as long):
+batches that arrive during the pause are dropped before they are encoded
+(``reason="backend_down"``), and the first batch after it tries again.
 
 Scores go through the Langfuse SDK's client (``create_score``), which batches them in
 the background; the client gets a tracer provider of its own, so creating it leaves
@@ -59,6 +63,7 @@ from ._otlp_wire import (
     span_message,
     trace_field,
 )
+from ._outage import OutagePause
 from .base import BaseSink
 
 __all__ = ["LangfuseSink", "autoconfigure"]
@@ -102,6 +107,10 @@ class LangfuseSink(BaseSink):
         environment, release: Langfuse environment and release of every observation
             (``None`` reads ``LANGFUSE_TRACING_ENVIRONMENT`` / ``LANGFUSE_RELEASE``).
         timeout_s: time limit of sending one batch of spans, retries included.
+        outage_pause_s: after a batch could not be delivered because Langfuse was
+            unreachable or overloaded, how long to drop batches (unencoded, counted as
+            ``backend_down``) before trying again; doubles with each failure in a row,
+            up to twelve times as long. ``0`` tries every batch.
         gzip: compress the span batches (level 1).
         name: the sink's name in health counters.
         **langfuse_kwargs: more arguments of ``langfuse.Langfuse``, for the scores'
@@ -124,6 +133,7 @@ class LangfuseSink(BaseSink):
         environment: str | None = None,
         release: str | None = None,
         timeout_s: float = 5,
+        outage_pause_s: float = 5,
         gzip: bool = True,
         name: str = "langfuse",
         **langfuse_kwargs: Any,
@@ -187,11 +197,15 @@ class LangfuseSink(BaseSink):
         #: per trace of the last batch: (context, trace id field, trace attributes, sampled in)
         self._traces: dict[int, tuple[TraceContext, bytes, bytes, bool]] = {}
         self._failing = False
+        self._outage = OutagePause(outage_pause_s)
         self._flush = BoundedFlush(self._flush_client, f"langgraph-observe-{name}-flush")
 
     # -- records ------------------------------------------------------------------------
 
     def export(self, records: Sequence[Record]) -> None:
+        if self._outage.paused():
+            self._skip(records)
+            return
         spans: list[bytes] = []
         previous, self._traces = self._traces, {}  # kept one batch: traces span batches
         attributes = self._observations.attributes
@@ -244,14 +258,32 @@ class LangfuseSink(BaseSink):
         """POST ``spans`` in as few requests as the size limit allows."""
         chunk: list[bytes] = []
         size = 0
-        for span in spans:
+        for i, span in enumerate(spans):
             if chunk and size + len(span) > self.max_request_bytes:
                 self._post(chunk)
                 chunk, size = [], 0
+                if self._outage.paused():
+                    self._drop("backend_down", len(spans) - i)
+                    return
             chunk.append(span)
             size += len(span)
         if chunk:
             self._post(chunk)
+
+    def _skip(self, records: Sequence[Record]) -> None:
+        """During an outage's pause: drop the batch's spans unencoded; scores still go to
+        the Langfuse client, which buffers and retries them itself."""
+        spans = 0
+        for record in records:
+            if type(record) is SpanRecord or isinstance(record, SpanRecord):
+                spans += 1
+            elif isinstance(record, ScoreRecord):
+                self.client.create_score(**score_fields(record))
+        self._drop("backend_down", spans)
+
+    def _drop(self, reason: str, n: int) -> None:
+        if self.health is not None and n:
+            self.health.drop(self.name, reason, n)
 
     def _post(self, spans: list[bytes]) -> None:
         body = encode_request(self._resource, INSTRUMENTATION_SCOPE, __version__, spans)
@@ -260,15 +292,20 @@ class LangfuseSink(BaseSink):
         except PostFailed as exc:
             if self.health is not None:
                 self.health.export_error(self.name)
-                self.health.drop(self.name, "export_failed", len(spans))
+            self._drop("export_failed", len(spans))
+            pause = self._outage.failed() if exc.retryable else 0.0
             if not self._failing:  # once per outage, not once per batch
                 self._failing = True
                 logger.warning(
                     "langgraph-observe: Langfuse export failed (%s); spans are dropped and "
-                    "counted as export_failed until it succeeds again",
+                    "counted (export_failed%s) until it succeeds again",
                     exc,
+                    f", then backend_down while it pauses {pause:g} s before trying again"
+                    if pause
+                    else "",
                 )
             return
+        self._outage.succeeded()
         if self._failing:
             self._failing = False
             logger.warning("langgraph-observe: Langfuse export works again")
