@@ -422,3 +422,26 @@ def test_no_pause_when_outage_pause_is_zero(otlp_receiver: OTLPReceiver) -> None
         d.shutdown(5)
     assert 0 < tried[0] < tried[1]  # the second batch was tried as well
     assert d.health.dropped == {("langfuse", "export_failed"): 10}
+
+
+def test_the_rest_of_a_split_batch_waits_out_the_pause(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES", "1500")
+    from langgraph_observe.dispatch import Dispatcher
+
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=0.3, outage_pause_s=30)
+    d = Dispatcher([s], interval=0.05)
+    try:
+        otlp_receiver.fail_next = [503] * 100
+        d.emit_many(make_trace("7" * 32))
+        assert d.flush(10)
+        requests = len(otlp_receiver.trace_headers)
+    finally:
+        d.shutdown(5)
+    dropped = d.health.dropped
+    failed = dropped[("langfuse", "export_failed")]
+    assert 0 < failed < 5  # only the first request's spans were tried
+    assert dropped[("langfuse", "backend_down")] == 5 - failed
+    assert requests <= 2  # one request and its retry within timeout_s
