@@ -1,7 +1,8 @@
 """Which sinks ``CallbackHandler()`` turns on when none are given, and why.
 
-Each sink module has ``autoconfigure(settings) -> (sink or None, reason)``. A module is
-imported only when asked, so a sink that is off costs nothing (its backend is never
+Each sink has ``autoconfigure(settings) -> (sink or None, reason)``, in its own module or,
+for a sink whose module is heavy to import, in a small module that imports the sink only
+when it turns it on: a sink that is off costs nothing (neither it nor its backend is
 imported). The choice is logged once, in one line.
 """
 
@@ -19,13 +20,14 @@ __all__ = ["SINK_MODULES", "default_sinks", "describe"]
 
 logger = logging.getLogger("langgraph_observe")
 
-#: Sink name -> module, in the order they are tried. Env ``LANGGRAPH_OBSERVE_SINKS``
-#: (comma-separated names, e.g. ``local,prometheus``) limits the set.
+#: Sink name -> the module with its ``autoconfigure``, in the order they are tried. Env
+#: ``LANGGRAPH_OBSERVE_SINKS`` (comma-separated names, e.g. ``local,prometheus``) limits
+#: the set.
 SINK_MODULES: dict[str, str] = {
     "local": "langgraph_observe.sinks.local",
     "prometheus": "langgraph_observe.sinks.prometheus",
-    "otel": "langgraph_observe.sinks.otel",
-    "langfuse": "langgraph_observe.sinks.langfuse",
+    "otel": "langgraph_observe.sinks._otel_switch",
+    "langfuse": "langgraph_observe.sinks._langfuse_switch",
 }
 
 _logged = False

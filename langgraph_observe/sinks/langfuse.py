@@ -49,9 +49,9 @@ from typing import Any
 
 from .. import __version__
 from .._guard import report
-from ..config import Settings
 from ..events import Record, ScoreRecord, SpanRecord, SpanStatus, TraceContext
 from ._langfuse_map import A, Mask, score_fields, trace_attributes
+from ._langfuse_switch import autoconfigure
 from ._langfuse_wire import ObservationWriter
 from ._otel_flush import BoundedFlush
 from ._otlp_http import OTLPPoster, PostFailed
@@ -71,7 +71,6 @@ __all__ = ["LangfuseSink", "autoconfigure"]
 logger = logging.getLogger("langgraph_observe")
 
 INSTALL_HINT = "pip install 'langfuse>=3'"
-ENV_SWITCH = "LANGGRAPH_OBSERVE_LANGFUSE"
 INSTRUMENTATION_SCOPE = "langgraph_observe"
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"
 TRACES_PATH = "api/public/otel/v1/traces"
@@ -360,17 +359,3 @@ class LangfuseSink(BaseSink):
         instances = getattr(type(resources), "_instances", None)
         if isinstance(instances, dict) and instances.get(self.public_key) is resources:
             instances.pop(self.public_key, None)
-
-
-def autoconfigure(settings: Settings, **kwargs: Any) -> tuple[LangfuseSink | None, str]:
-    """The sink when ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY`` and
-    ``LANGFUSE_BASE_URL`` (or ``LANGFUSE_HOST``) are set, else ``None``; with a reason.
-    ``LANGGRAPH_OBSERVE_LANGFUSE=0`` turns it off."""
-    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
-        return None, f"off: {ENV_SWITCH}=0"
-    missing = [k for k in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY") if not os.environ.get(k)]
-    if not (os.environ.get("LANGFUSE_BASE_URL") or os.environ.get("LANGFUSE_HOST")):
-        missing.append("LANGFUSE_BASE_URL (or LANGFUSE_HOST)")
-    if missing:
-        return None, f"off: {', '.join(missing)} not set"
-    return LangfuseSink(**kwargs), "on: LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set"

@@ -42,7 +42,6 @@ provider as the global one; ``LANGGRAPH_OBSERVE_OTEL=1`` or ``0`` forces it on o
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,19 +49,18 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from ..config import Settings
 from ..events import Record, SpanKind, SpanRecord, SpanStatus
 from ._otel_attrs import attributes_of, checked_span_attributes, operation_name, span_name
 from ._otel_flush import BoundedFlush
 from ._otel_ids import PresetIds
 from ._otel_metrics import GenAIMetrics
 from ._otel_spans import DirectSpans, direct_spans
+from ._otel_switch import autoconfigure
 from ._sdk_queue import SDKQueueGuard
 from .base import BaseSink
 
 __all__ = ["OTelSink", "autoconfigure"]
 
-ENV_SWITCH = "LANGGRAPH_OBSERVE_OTEL"
 INSTRUMENTATION_SCOPE = "langgraph_observe"
 
 _CLIENT_KINDS = (SpanKind.LLM, SpanKind.EMBEDDING, SpanKind.RETRIEVER)
@@ -207,23 +205,3 @@ class OTelSink(BaseSink):
         """Flush the providers when they can (SDK providers). Returns within ``timeout``
         seconds even when the collector stalls (the flush then goes on in the background)."""
         self._flush(timeout)
-
-
-def _has_sdk_provider() -> bool:
-    provider: Any = trace.get_tracer_provider()
-    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
-        return False
-    return hasattr(provider, "add_span_processor")
-
-
-def autoconfigure(settings: Settings, **kwargs: Any) -> tuple[OTelSink | None, str]:
-    """The sink when the application installed an SDK tracer provider (or
-    ``LANGGRAPH_OBSERVE_OTEL=1``), else ``None``; with a one-line reason."""
-    forced = os.environ.get(ENV_SWITCH, "").strip().lower()
-    if forced in ("0", "false", "no", "off"):
-        return None, f"off: {ENV_SWITCH}={forced}"
-    if forced in ("1", "true", "yes", "on"):
-        return OTelSink(**kwargs), f"on: {ENV_SWITCH}={forced}"
-    if _has_sdk_provider():
-        return OTelSink(**kwargs), "on: an SDK tracer provider is installed"
-    return None, "off: no SDK tracer provider installed (set one, or LANGGRAPH_OBSERVE_OTEL=1)"
