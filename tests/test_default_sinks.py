@@ -23,15 +23,19 @@ _PROBE = textwrap.dedent(
     from langgraph_observe.sinks.auto import describe
 
     handler = CallbackHandler()
+    modules = sorted(m for m in sys.modules
+                     if m.startswith(("opentelemetry", "langfuse"))
+                     or m in ("langgraph_observe.sinks.otel", "langgraph_observe.sinks.langfuse"))
+    described = describe(handler.settings)  # builds the sinks that are on once more
     print(json.dumps({{
         "sinks": [s.name for s in handler.sinks],
-        "reasons": {{name: reason for name, _, reason in describe(handler.settings)}},
-        "modules": sorted(m for m in sys.modules
-                          if m.startswith(("opentelemetry", "langfuse"))
-                          or m in ("langgraph_observe.sinks.otel",
-                                   "langgraph_observe.sinks.langfuse")),
+        "reasons": {{name: reason for name, _, reason in described}},
+        "modules": modules,
     }}))
     handler.shutdown(5)
+    for _, sink, _ in described:
+        if sink is not None:
+            sink.shutdown(5)
     """
 )
 
