@@ -151,7 +151,12 @@ class FeatureHooks(Hooks):
             with self._lock:
                 self._prompts.pop(span.sid, None)
         cache_hit = bool(span.attrs.get(sc.LG_CACHE_HIT))
-        cost = self.catalog.cost(span.model, usage, cache_hit=cache_hit)
+        cost = self.catalog.cost(
+            span.model,
+            usage,
+            cache_hit=cache_hit,
+            response_model=span.attrs.get(sc.GEN_AI_RESPONSE_MODEL),
+        )
         if self.budgets is not None and span.persona is not None and usage is not None:
             self._count(span, 0 if cache_hit else usage.total, cost)
         return cost

@@ -423,3 +423,28 @@ def test_cost_on_a_streamed_call_of_a_real_graph(catalog):
     ) / 1e6
     assert llm.cost_usd == pytest.approx(expected)
     handler.shutdown(5)
+
+
+def test_the_default_handler_prices_the_model_the_provider_answered_with():
+    """A deployment name the catalog does not know (here the fake model's own type) is
+    priced by the snapshot the provider answered with."""
+    from langgraph_observe import CallbackHandler
+    from langgraph_observe import semconv as sc
+    from langgraph_observe.pricing import default_catalog
+    from langgraph_observe.testing import InMemorySink
+
+    from .graphs import chat_model
+
+    sink = InMemorySink()
+    handler = CallbackHandler([sink])
+    model = chat_model(
+        "answer", input_tokens=12_000, output_tokens=3_000, model="gpt-4o-mini-2024-07-18"
+    )
+    _one_node_graph(model, stream=False).invoke({"log": []}, {"callbacks": [handler]})
+    handler.flush(5)
+    handler.shutdown(5)
+    (llm,) = sink.spans("llm")
+    assert default_catalog().lookup(llm.model) is None  # the requested name has no price
+    assert llm.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    p = raw_entry("gpt-4o-mini")
+    assert llm.cost_usd == pytest.approx((12_000 * p["input"] + 3_000 * p["output"]) / 1e6)
