@@ -2,10 +2,10 @@
 
 A sink that delivers over the network asks :meth:`OutagePause.paused` before it encodes
 a batch. After a delivery fails in a way that trying later may fix (no connection, no
-answer in time, ``429``/``5xx`` after the retries), the sink pauses: batches that arrive
-meanwhile are dropped at once, unencoded, and counted. The pause doubles with each
-failure in a row, up to a limit; the first batch after a pause is the probe, and the
-first success ends the outage.
+answer in time, ``429``/``502``/``503``/``504`` after the retries), the sink pauses:
+batches that arrive meanwhile are dropped at once, unencoded, and counted. The pause
+doubles with each failure in a row, up to a limit; the first batch after a pause is the
+probe, and the first success ends the outage.
 """
 
 from __future__ import annotations
