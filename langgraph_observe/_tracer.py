@@ -26,7 +26,7 @@ from ._finish import Finisher
 from ._hooks import Hooks
 from ._spans import LOW64, OpenSpan, Trace
 from .dispatch import Dispatcher
-from .errors import error_info, is_graph_bubble_up, is_graph_interrupt
+from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
     ErrorInfo,
     PersonaSwitch,
@@ -308,7 +308,11 @@ class Tracer:
                 if not span.folded:
                     span.attrs[sc.LG_INTERRUPTED] = True
                 return self.end(run_id, status=SpanStatus.INTERRUPTED)
-            return self.end(run_id)
+            # other control flow (a Command to the parent graph, ...): no error; the
+            # command, if any, is what the run returned
+            if not span.folded:
+                span.attrs[sc.LG_BUBBLE_UP] = type(exc).__name__
+            return self.end(run_id, bubbled_command(exc))
         info = error_info(exc)
         if not span.folded:
             span.attrs[sc.LG_ERROR_CLASS] = info.error_class.value

@@ -7,12 +7,15 @@ Every other error of ours is swallowed and counted.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .events import ErrorClass, ErrorInfo
 
 __all__ = [
     "ObserveControlError",
     "QualityGateFailed",
     "TokenBudgetExceeded",
+    "bubbled_command",
     "classify_error",
     "error_info",
     "is_graph_bubble_up",
@@ -72,6 +75,12 @@ def _mro_names(exc: BaseException) -> set[str]:
 def is_graph_bubble_up(exc: BaseException) -> bool:
     """LangGraph control flow (interrupts, parent commands), not an error."""
     return "GraphBubbleUp" in _mro_names(exc)
+
+
+def bubbled_command(exc: BaseException) -> Any:
+    """The LangGraph ``Command`` a bubble-up carries (``ParentCommand``), else None."""
+    arg = exc.args[0] if exc.args else None
+    return arg if type(arg).__name__ == "Command" else None
 
 
 def is_graph_interrupt(exc: BaseException) -> bool:

@@ -203,8 +203,8 @@ class FeatureHooks(Hooks):
         if span.kind is not SpanKind.NODE or status is not SpanStatus.OK or not self.gates:
             return
         gates = self.gates.for_node(span.node)
-        if not gates:
-            return
+        if not gates or (outputs is None and sc.LG_BUBBLE_UP in span.attrs):
+            return  # no gates, or control flow that returned nothing to judge
         ctx = span.ctx
         now = time.time_ns()
         for result in (g.evaluate(outputs) for g in gates):

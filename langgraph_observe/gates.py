@@ -14,8 +14,9 @@ Two forms::
     @gate("changelog", node="release", on_fail="raise")                  # a decorator
     def changelog_mentions_version(output) -> bool: ...
 
-``check`` receives the node's output (the state update it returned) and returns a bool, or a
-number compared with ``min``/``max``/``equals``. ``key`` reads the output by a dotted path
+``check`` receives the node's output (the state update it returned; for a LangGraph
+``Command``, or a list of them, its ``update``) and returns a bool, or a number compared with
+``min``/``max``/``equals``. ``key`` reads the output by a dotted path
 (mapping keys or attributes); a missing key fails the gate. A ``check`` that raises fails the
 gate too (the error goes into the score's comment) — it never breaks the run.
 """
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ON_FAIL", "Gate", "GateResult", "GateSet", "gate"]
+__all__ = ["ON_FAIL", "Gate", "GateResult", "GateSet", "gate", "state_update"]
 
 ON_FAIL = ("record", "raise")
 """What a failed gate does: only record the verdict, or also raise into the run."""
@@ -79,7 +80,8 @@ class Gate:
         return self.min is not None or self.max is not None or self.equals is not _UNSET
 
     def evaluate(self, output: Any) -> GateResult:
-        """The verdict on ``output``."""
+        """The verdict on ``output`` (a ``Command``'s, or a list of them, on its update)."""
+        output = state_update(output)
         if self.check is not None:
             try:
                 value = self.check(output)
@@ -130,6 +132,34 @@ def gate(
         return Gate(name, node, check=fn, min=min, max=max, equals=equals, on_fail=on_fail)
 
     return deco
+
+
+def _is_command(value: Any) -> bool:
+    return type(value).__name__ == "Command" and hasattr(value, "update")
+
+
+def state_update(output: Any) -> Any:
+    """What a node returned, as the state update a gate judges: a LangGraph ``Command``
+    stands for its ``update`` (``(key, value)`` pairs become a dict), a list of commands
+    for their updates merged in order; anything else as it is."""
+    if _is_command(output):
+        commands = [output]
+    elif isinstance(output, (list, tuple)) and output and all(_is_command(c) for c in output):
+        commands = list(output)
+    else:
+        return output
+    merged: dict[Any, Any] = {}
+    for command in commands:
+        update = command.update
+        if update is None:
+            continue
+        if isinstance(update, Mapping):
+            merged.update(update)
+        elif isinstance(update, (list, tuple)):
+            merged.update(pair for pair in update if isinstance(pair, tuple) and len(pair) == 2)
+        elif len(commands) == 1:
+            return update  # a state object (dataclass, pydantic model): read by attribute
+    return merged
 
 
 def _lookup(output: Any, path: str) -> Any:
