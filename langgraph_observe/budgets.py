@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._budget_store import Key, read_other_counters, refresh_loop
 from .errors import TokenBudgetExceeded
 from .events import BudgetUpdate
 
@@ -134,7 +135,7 @@ class _Window:
         return self.own_usd + self.others_usd
 
 
-_Key = tuple[str, str, str, str]  # persona, window, window key, tenant ('' for none)
+_Key = Key
 
 
 class BudgetTracker:
@@ -169,6 +170,7 @@ class BudgetTracker:
         self._windows: dict[_Key, _Window] = {}
         self._run_keys: dict[str, list[_Key]] = {}
         self._refresher: threading.Thread | None = None
+        self._today = ""  #: the UTC day the day and month windows were last pruned for
 
     def limits(self, persona: str | None) -> PersonaBudget | None:
         """The resolved limits of ``persona``, or None when it has no budget."""
@@ -188,6 +190,8 @@ class BudgetTracker:
         window = self._windows.get(key)
         if window is not None:
             return window
+        if key[1] != "run":
+            self._prune()
         loaded = self._load(key) if key[1] != "run" else _Window()
         with self._lock:
             window = self._windows.get(key)
@@ -199,36 +203,28 @@ class BudgetTracker:
                         self._forget(next(iter(self._run_keys)))
         return window
 
-    def _read_others(self, keys: list[_Key]) -> dict[_Key, tuple[int, float, bool, bool]]:
-        """What every other counter has stored for ``keys`` (one indexed read per key)."""
-        if self.store_path is None or not self.store_path.is_file():
-            return {}
-        from .store import LocalStore
-
-        out: dict[_Key, tuple[int, float, bool, bool]] = {}
-        with LocalStore(self.store_path) as store:
-            for key in keys:
-                rows = store.query(
-                    "SELECT COALESCE(SUM(used_tokens), 0) AS t, COALESCE(SUM(used_usd), 0) AS u,"
-                    " COALESCE(MAX(warned), 0) AS w, COALESCE(MAX(exceeded), 0) AS x "
-                    "FROM budget_counters WHERE persona = ? AND window = ? AND window_key = ?"
-                    " AND tenant = ? AND counter != ?",
-                    [*key, self.counter_id],
-                )
-                if not rows:  # no budget table yet
-                    continue
-                row = rows[0]
-                out[key] = (int(row["t"]), float(row["u"]), bool(row["w"]), bool(row["x"]))
-        return out
-
     def _load(self, key: _Key) -> _Window:
         """A day or month window starts from what the store holds (read once, here);
         afterwards a background thread keeps the other counters' share current."""
-        stored = self._read_others([key]).get(key)
+        stored = read_other_counters(self.store_path, self.counter_id, [key]).get(key)
         self._start_refresher()
         if stored is None:
             return _Window()
         return _Window(*stored)
+
+    def _prune(self) -> None:
+        """Once per UTC day: forget the day and month windows of days and months that are
+        over (their usage stays in the store; no call counts in them any more)."""
+        today = window_key("day", "")
+        if today == self._today:
+            return
+        month = today[:7]
+        with self._lock:
+            self._today = today
+            for key in [k for k in self._windows if k[1] != "run"]:
+                period = key[2].rsplit("/", 1)[-1]  # after a ``<workflow>/`` prefix
+                if period != (today if key[1] == "day" else month):
+                    del self._windows[key]
 
     def _start_refresher(self) -> None:
         if self._refresher is not None or self.store_path is None or self.refresh_s <= 0:
@@ -238,7 +234,7 @@ class BudgetTracker:
                 return
             ref = weakref.ref(self)
             self._refresher = threading.Thread(
-                target=_refresh_loop,
+                target=refresh_loop,
                 args=(ref, self.refresh_s),
                 daemon=True,
                 name="langgraph-observe-budgets",
@@ -247,11 +243,12 @@ class BudgetTracker:
 
     def refresh(self) -> None:
         """Re-read the other counters' usage of every open day and month window."""
+        self._prune()
         with self._lock:
             keys = [k for k in self._windows if k[1] != "run"]
         if not keys:
             return
-        stored = self._read_others(keys)
+        stored = read_other_counters(self.store_path, self.counter_id, keys)
         with self._lock:
             for key, (tokens, usd, warned, exceeded) in stored.items():
                 window = self._windows.get(key)
@@ -375,22 +372,6 @@ class BudgetTracker:
             counter_usd=own_usd,
         )
         return update, newly_exceeded
-
-
-def _refresh_loop(ref: weakref.ReferenceType[BudgetTracker], every_s: float) -> None:
-    """Keep a tracker's view of other counters current until the tracker is gone."""
-    from ._guard import report
-
-    stop = threading.Event()
-    while not stop.wait(every_s):
-        tracker = ref()
-        if tracker is None:
-            return
-        try:
-            tracker.refresh()
-        except Exception as exc:  # a busy or broken store must not end the loop
-            report("budget refresh", exc)
-        del tracker
 
 
 def _fraction(window: _Window, b: PersonaBudget) -> float:

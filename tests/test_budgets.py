@@ -293,3 +293,37 @@ def test_tracker_refresh_sees_other_counters(tmp_path):
     with LocalStore(db) as store:
         (row,) = store.budget_usage()
     assert row["used_tokens"] == 550
+
+
+def test_windows_of_days_and_months_that_are_over_are_forgotten(monkeypatch):
+    import time as time_module
+
+    from langgraph_observe import budgets as budgets_module
+
+    day = {"now": 1_764_374_400.0}  # 2025-11-29 00:00 UTC
+    real_gmtime = time_module.gmtime
+    monkeypatch.setattr(
+        budgets_module.time, "gmtime", lambda s=None: real_gmtime(day["now"] if s is None else s)
+    )
+    t = BudgetTracker(
+        {
+            "dev": PersonaBudget("dev", budget_tokens=100, window="day"),
+            "ops": PersonaBudget("ops", budget_tokens=100, window="month"),
+        },
+        BudgetPolicy(per_tenant=True, per_workflow=True),
+    )
+    for tenant in ("a", "b"):
+        t.record("dev", trace_id="t1", tokens=5, usd=None, tenant=tenant, workflow="w/x")
+        t.record("ops", trace_id="t1", tokens=5, usd=None, tenant=tenant, workflow="w/x")
+    assert len(t._windows) == 4
+    day["now"] += 86_400  # the next day, same month
+    t.record("dev", trace_id="t2", tokens=7, usd=None, tenant="a", workflow="w/x")
+    assert sorted((k[0], k[2], k[3]) for k in t._windows) == [
+        ("dev", "w/x/2025-11-30", "a"),
+        ("ops", "w/x/2025-11", "a"),
+        ("ops", "w/x/2025-11", "b"),
+    ]
+    assert t.used("ops", tenant="b", workflow="w/x") == (5, 0.0)  # the month goes on
+    day["now"] += 86_400  # December: a refresh forgets November's month windows too
+    t.refresh()
+    assert t._windows == {}
