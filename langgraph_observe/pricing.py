@@ -43,6 +43,8 @@ from .config import ConfigError
 from .events import TokenUsage
 
 __all__ = [
+    "MAX_UNKNOWN_MODELS",
+    "OTHER_UNKNOWN",
     "ModelPrice",
     "PriceCatalog",
     "UnknownModels",
@@ -102,8 +104,16 @@ class ModelPrice:
         return total * _PER_TOKEN
 
 
+#: distinct unknown model names counted (and warned about) one by one; the rest are
+#: counted together under :data:`OTHER_UNKNOWN`
+MAX_UNKNOWN_MODELS = 1000
+OTHER_UNKNOWN = "..."
+
+
 class UnknownModels:
-    """Counts cost look-ups of models missing from the catalog; warns once per name."""
+    """Counts cost look-ups of models missing from the catalog; warns once per name (for
+    the first :data:`MAX_UNKNOWN_MODELS` names; then once, and counts the rest together
+    under :data:`OTHER_UNKNOWN`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -111,9 +121,21 @@ class UnknownModels:
 
     def record(self, model: str) -> None:
         with self._lock:
-            n = self._counts.get(model, 0)
-            self._counts[model] = n + 1
-        if n == 0:
+            counts = self._counts
+            n = counts.get(model)
+            if n is None and len(counts) >= MAX_UNKNOWN_MODELS:
+                first_other = OTHER_UNKNOWN not in counts
+                counts[OTHER_UNKNOWN] = counts.get(OTHER_UNKNOWN, 0) + 1
+                if first_other:
+                    logger.warning(
+                        "langgraph-observe: more than %d models have no price; further "
+                        "names are counted together as %r and not logged",
+                        MAX_UNKNOWN_MODELS,
+                        OTHER_UNKNOWN,
+                    )
+                return
+            counts[model] = (n or 0) + 1
+        if n is None:
             logger.warning(
                 "langgraph-observe: no price for model %r; its cost is left unset. Add it "
                 "under 'prices:' in the config file or with PriceCatalog.with_overrides().",

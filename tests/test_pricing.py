@@ -448,3 +448,19 @@ def test_the_default_handler_prices_the_model_the_provider_answered_with():
     assert llm.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
     p = raw_entry("gpt-4o-mini")
     assert llm.cost_usd == pytest.approx((12_000 * p["input"] + 3_000 * p["output"]) / 1e6)
+
+
+def test_unknown_model_names_are_bounded(caplog, monkeypatch):
+    from langgraph_observe import pricing
+
+    monkeypatch.setattr(pricing, "MAX_UNKNOWN_MODELS", 5)
+    unknown = pricing.UnknownModels()
+    with caplog.at_level("WARNING", logger="langgraph_observe"):
+        for i in range(50):
+            unknown.record(f"deployment-{i}")
+        unknown.record("deployment-0")
+    counts = unknown.snapshot()
+    assert len(counts) == 6 and counts["deployment-0"] == 2
+    assert counts[pricing.OTHER_UNKNOWN] == 45
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 6 and "more than 5 models have no price" in warnings[-1]
