@@ -78,8 +78,8 @@ def gate_attribute(gate: str) -> str:
 
 
 SPAN_ATTRIBUTES: Final[dict[str, str]] = {
-    GEN_AI_OPERATION_NAME: "GenAI operation: chat, text_completion, embeddings, execute_tool, "
-    "invoke_agent.",
+    GEN_AI_OPERATION_NAME: "GenAI operation: chat, text_completion, embeddings, execute_tool "
+    "(OTel spans add retrieval, invoke_workflow and invoke_agent).",
     GEN_AI_PROVIDER_NAME: "Model provider as LangChain reports it (ls_provider), e.g. openai.",
     GEN_AI_REQUEST_MODEL: "Model name requested.",
     GEN_AI_RESPONSE_MODEL: "Model name the provider answered with, when reported.",

@@ -296,7 +296,7 @@ def test_span_metrics_of_the_sdk_still_count(monkeypatch: pytest.MonkeyPatch) ->
 def test_siblings_and_parent_share_one_context() -> None:
     direct, _ = export_both(make_trace())
     by_name = {s.name: s for s in direct}
-    root = by_name["invoke_agent support"]
+    root = by_name["invoke_workflow support"]
     assert by_name["agent"].parent is by_name["tools"].parent is root.context
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -192,7 +193,7 @@ def test_genai_attributes_and_names(memory: Any) -> None:
     assert set(by_name) == {
         "chat gpt-4o",
         "execute_tool search",
-        "invoke_agent support",
+        "invoke_workflow support",
         "agent",
         "tools",
     }
@@ -204,7 +205,10 @@ def test_genai_attributes_and_names(memory: Any) -> None:
     assert a[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
     assert a[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
     assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (120, 30)
-    assert a[sc.LG_USAGE_CACHED_INPUT] == 20 and a[sc.LG_USAGE_REASONING] == 5
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 20
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 5
+    assert a["gen_ai.response.time_to_first_chunk"] == 0.01
+    assert sc.LG_USAGE_CACHED_INPUT not in a and sc.LG_TIME_TO_FIRST_TOKEN not in a
     assert a[sc.LG_COST_USD] == pytest.approx(0.0006)
     assert a[sc.LG_PERSONA] == "researcher" and a[sc.GEN_AI_AGENT_NAME] == "researcher"
     assert a[sc.LG_NODE] == "agent" and a[sc.LG_WORKFLOW] == "support"
@@ -214,9 +218,10 @@ def test_genai_attributes_and_names(memory: Any) -> None:
     tool = by_name["execute_tool search"].attributes
     assert tool[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
     assert tool[sc.GEN_AI_TOOL_NAME] == "search" and tool[sc.GEN_AI_TOOL_CALL_ID] == "call_1"
-    root = by_name["invoke_agent support"].attributes
-    assert root[sc.GEN_AI_OPERATION_NAME] == "invoke_agent"
-    assert root[sc.GEN_AI_AGENT_NAME] == "support"
+    root = by_name["invoke_workflow support"].attributes
+    assert root[sc.GEN_AI_OPERATION_NAME] == "invoke_workflow"
+    assert root["gen_ai.workflow.name"] == "support"
+    assert sc.GEN_AI_AGENT_NAME not in root  # the workflow has no persona
     assert sc.GEN_AI_OPERATION_NAME not in by_name["tools"].attributes
     assert by_name["tools"].attributes[sc.LG_STEP] == 2
 
@@ -396,3 +401,53 @@ def test_setup_otel_without_sdk_raises_install_hint() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'langgraph-observe[otel]'" in out.stdout, out.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("langchain", "otel"),
+    [
+        ("openai", "openai"),
+        ("azure", "azure.ai.openai"),
+        ("amazon_bedrock", "aws.bedrock"),
+        ("google_genai", "gcp.gen_ai"),
+        ("mistralai", "mistral_ai"),
+        ("ollama", "ollama"),  # no well-known value: kept
+    ],
+)
+def test_provider_names_are_the_conventions(memory: Any, langchain: str, otel: str) -> None:
+    tp, exporter, mp, _ = memory
+    records = [
+        dataclasses.replace(r, provider=langchain) if r.kind is SpanKind.LLM else r
+        for r in make_trace()
+    ]
+    run_through_dispatcher(OTelSink(tp, mp), records)
+    (chat,) = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
+    assert chat.attributes[sc.GEN_AI_PROVIDER_NAME] == otel
+
+
+@pytest.mark.unit
+def test_retrieval_and_subgraph_span_names(memory: Any) -> None:
+    tp, exporter, _, _ = memory
+    ctx = TraceContext(trace_id="1" * 32, workflow="rag")
+    records = [
+        SpanRecord(ctx, "b" * 16, "a" * 16, "docs", SpanKind.RETRIEVER, T0, T0 + MS,
+                   attributes={sc.LG_RETRIEVER_QUERY: "refund policy"}),
+        SpanRecord(ctx, "c" * 16, "a" * 16, "research_graph", SpanKind.SUBGRAPH, T0, T0 + MS,
+                   persona="researcher"),
+        SpanRecord(ctx, "d" * 16, "a" * 16, "helper_graph", SpanKind.SUBGRAPH, T0, T0 + MS),
+        SpanRecord(ctx, "a" * 16, None, "rag", SpanKind.WORKFLOW, T0, T0 + 2 * MS),
+    ]  # fmt: skip
+    run_through_dispatcher(OTelSink(tp), records)
+    by_name = {s.name: s.attributes for s in exporter.get_finished_spans()}
+    assert set(by_name) == {
+        "retrieval docs",
+        "invoke_agent researcher",
+        "invoke_agent helper_graph",
+        "invoke_workflow rag",
+    }
+    retrieval = by_name["retrieval docs"]
+    assert retrieval[sc.GEN_AI_OPERATION_NAME] == "retrieval"
+    assert retrieval["gen_ai.retrieval.query.text"] == "refund policy"
+    assert by_name["invoke_agent researcher"][sc.GEN_AI_AGENT_NAME] == "researcher"
+    assert by_name["invoke_agent helper_graph"][sc.GEN_AI_AGENT_NAME] == "helper_graph"

@@ -1,9 +1,12 @@
 """How a :class:`~langgraph_observe.events.SpanRecord` reads in OpenTelemetry GenAI terms.
 
 Span names follow the GenAI conventions ("chat gpt-4o", "embeddings text-embedding-3-small",
-"execute_tool search", "invoke_agent support_bot"); other spans keep the record's name.
-Span attributes may be high-cardinality; :func:`metric_attributes` picks the few that
-metrics may carry.
+"execute_tool search", "retrieval docs", "invoke_workflow support", "invoke_agent
+researcher"); other spans keep the record's name. Where the conventions name what a record
+attribute holds, the span carries it under that name (:data:`OTEL_NAMES`), and LangChain's
+provider names become the conventions' well-known ones (:func:`provider_name`). Span
+attributes may be high-cardinality; :func:`metric_attributes` picks the few that metrics
+may carry.
 """
 
 from __future__ import annotations
@@ -18,18 +21,59 @@ from ..events import SpanKind, SpanRecord, SpanStatus, TokenUsage
 __all__ = [
     "ERROR_TYPE",
     "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_WORKFLOW_NAME",
+    "OTEL_NAMES",
     "attributes_of",
     "checked_attributes_of",
     "checked_span_attributes",
     "metric_attributes",
     "operation_name",
     "otel_value",
+    "provider_name",
     "span_attributes",
     "span_name",
 ]
 
 ERROR_TYPE = "error.type"  #: OTel general convention: the exception type of a failed operation
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  #: ``input`` or ``output`` on the token histogram
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"  #: on ``invoke_workflow`` spans
+
+#: record attributes (and usage fields) the GenAI conventions have names for: written
+#: under those names on OTel spans
+OTEL_NAMES = {
+    sc.LG_STREAMING: "gen_ai.request.stream",
+    sc.LG_TIME_TO_FIRST_TOKEN: "gen_ai.response.time_to_first_chunk",
+    sc.LG_RETRIEVER_QUERY: "gen_ai.retrieval.query.text",
+    sc.LG_USAGE_CACHED_INPUT: "gen_ai.usage.cache_read.input_tokens",
+    sc.LG_USAGE_CACHE_CREATION: "gen_ai.usage.cache_creation.input_tokens",
+    sc.LG_USAGE_REASONING: "gen_ai.usage.reasoning.output_tokens",
+}
+_CACHE_READ = OTEL_NAMES[sc.LG_USAGE_CACHED_INPUT]
+_CACHE_CREATION = OTEL_NAMES[sc.LG_USAGE_CACHE_CREATION]
+_REASONING = OTEL_NAMES[sc.LG_USAGE_REASONING]
+
+#: LangChain's provider names (``ls_provider``) whose ``gen_ai.provider.name`` well-known
+#: value is spelled otherwise; the others (``openai``, ``anthropic``, ``groq``, ...) match
+_PROVIDERS = {
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "xai": "x_ai",
+    "ibm": "ibm.watsonx.ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+
+def provider_name(provider: str) -> str:
+    """``gen_ai.provider.name`` for a LangChain provider name."""
+    return _PROVIDERS.get(provider, provider)
 
 #: value types stored as they are (exactly these classes: subclasses take the slow path)
 _PLAIN = frozenset({str, int, float, bool})
@@ -39,7 +83,8 @@ _OPERATIONS = {
     SpanKind.LLM: "chat",
     SpanKind.EMBEDDING: "embeddings",
     SpanKind.TOOL: "execute_tool",
-    SpanKind.WORKFLOW: "invoke_agent",
+    SpanKind.RETRIEVER: "retrieval",
+    SpanKind.WORKFLOW: "invoke_workflow",
     SpanKind.SUBGRAPH: "invoke_agent",
 }
 
@@ -60,8 +105,17 @@ def span_name(record: SpanRecord, operation: str | None) -> str:
     if operation == "execute_tool":
         return f"execute_tool {record.attributes.get(sc.GEN_AI_TOOL_NAME) or record.name}"
     if operation == "invoke_agent":
-        return f"invoke_agent {record.name}"
+        return f"invoke_agent {_agent(record) or record.name}"
+    if operation in ("invoke_workflow", "retrieval"):
+        return f"{operation} {record.name}"
     return record.name
+
+
+def _agent(record: SpanRecord) -> str | None:
+    """``gen_ai.agent.name``: the persona, or a subgraph's own name."""
+    if record.kind is SpanKind.SUBGRAPH:
+        return record.persona or record.name
+    return record.persona
 
 
 def otel_value(value: Any) -> Any:
@@ -117,17 +171,15 @@ def checked_span_attributes(
     if record.persona is not None:
         out[sc.LG_PERSONA] = record.persona
     kind = record.kind
-    agent = (
-        record.persona or record.name
-        if kind is SpanKind.WORKFLOW or kind is SpanKind.SUBGRAPH
-        else record.persona or None
-    )
-    if agent is not None:
+    if kind is SpanKind.WORKFLOW:
+        out[GEN_AI_WORKFLOW_NAME] = record.name
+    agent = _agent(record)
+    if agent:
         out[sc.GEN_AI_AGENT_NAME] = agent
     if kind is SpanKind.TOOL and record.name is not None:
         out[sc.GEN_AI_TOOL_NAME] = record.name
     if record.provider is not None:
-        out[sc.GEN_AI_PROVIDER_NAME] = record.provider
+        out[sc.GEN_AI_PROVIDER_NAME] = _PROVIDERS.get(record.provider, record.provider)
     if record.model is not None:
         out[sc.GEN_AI_REQUEST_MODEL] = record.model
     usage = record.usage
@@ -152,11 +204,11 @@ def _add_usage(out: dict[str, Any], usage: TokenUsage) -> None:
         out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
     out[sc.LG_USAGE_TOTAL] = usage.total
     if usage.cached_input_tokens is not None:
-        out[sc.LG_USAGE_CACHED_INPUT] = usage.cached_input_tokens
+        out[_CACHE_READ] = usage.cached_input_tokens
     if usage.cache_creation_tokens is not None:
-        out[sc.LG_USAGE_CACHE_CREATION] = usage.cache_creation_tokens
+        out[_CACHE_CREATION] = usage.cache_creation_tokens
     if usage.reasoning_tokens is not None:
-        out[sc.LG_USAGE_REASONING] = usage.reasoning_tokens
+        out[_REASONING] = usage.reasoning_tokens
     if usage.estimated:
         out[sc.LG_TOKENS_ESTIMATED] = True
 
@@ -165,9 +217,12 @@ def _add_attributes(out: dict[Any, Any], mapping: Mapping[Any, Any]) -> bool:
     """Add ``mapping``'s values as OTel values; False when a key is not a non-empty
     string (left as it is, for the SDK's cleaning to convert or drop and count)."""
     plain_keys = True
+    renamed = OTEL_NAMES
     for key, value in mapping.items():
         if key.__class__ is not str or not key:
             plain_keys = False
+        elif key in renamed:
+            key = renamed[key]
         if value.__class__ not in _PLAIN:
             value = otel_value(value)
             if value is None:
@@ -183,7 +238,7 @@ def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, st
         if operation:
             out[sc.GEN_AI_OPERATION_NAME] = operation
         if record.provider:
-            out[sc.GEN_AI_PROVIDER_NAME] = record.provider
+            out[sc.GEN_AI_PROVIDER_NAME] = _PROVIDERS.get(record.provider, record.provider)
         model = record.model or record.attributes.get(sc.GEN_AI_REQUEST_MODEL)
         if isinstance(model, str) and model:
             out[sc.GEN_AI_REQUEST_MODEL] = model
