@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from . import analytics
+from . import _guard, analytics
 from .store import LocalStore
 
 __all__ = ["ROUTES", "Route", "Server", "make_app", "openapi_spec", "start_server"]
@@ -69,7 +69,9 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 """The JSON endpoints, in the order ``/openapi.json`` lists them."""
 
-_MAX_PARAM = 100_000
+#: the largest value each parameter takes: a century of days or months (a window must
+#: start after 1677, the earliest time nanoseconds since 1970 fit in 64 bits)
+MAX_PARAMS = {"window_s": 100_000, "days": 36_500, "months": 1_200}
 
 
 def openapi_spec(version: str | None = None) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def openapi_spec(version: str | None = None) -> dict[str, Any]:
                         "schema": {
                             "type": "integer",
                             "minimum": 1,
-                            "maximum": _MAX_PARAM,
+                            "maximum": MAX_PARAMS[name],
                             "default": default,
                         },
                     }
@@ -148,8 +150,9 @@ def _params(route: Route, query: str) -> dict[str, int]:
                 value = int(given[name][-1])
             except ValueError:
                 raise ValueError(f"{name} must be an integer") from None
-            if not 1 <= value <= _MAX_PARAM:
-                raise ValueError(f"{name} must be between 1 and {_MAX_PARAM}")
+            most = MAX_PARAMS[name]
+            if not 1 <= value <= most:
+                raise ValueError(f"{name} must be between 1 and {most}")
             out[name] = value
     return out
 
@@ -193,7 +196,14 @@ def make_app(
             kwargs = _params(route, environ.get("QUERY_STRING", ""))
         except ValueError as exc:
             return _json(start_response, "400 Bad Request", {"error": str(exc)})
-        return _json(start_response, "200 OK", route.handler(reader, **kwargs))
+        try:
+            body = route.handler(reader, **kwargs)
+        except Exception as exc:  # a broken store or a bug: JSON, not a dropped connection
+            _guard.report(f"serve {path}", exc)
+            return _json(
+                start_response, "500 Internal Server Error", {"error": f"{type(exc).__name__}"}
+            )
+        return _json(start_response, "200 OK", body)
 
     return app
 

@@ -103,6 +103,8 @@ def test_numbers_match_the_store(server, filled):
         ("/api/nodes?days=zero", 400),
         ("/api/nodes?days=0", 400),
         ("/api/nodes?colour=red", 400),
+        ("/api/cost/monthly?months=1201", 400),
+        ("/api/cost/daily?days=36501", 400),
         ("/api/nothing", 404),
     ],
 )
@@ -140,3 +142,24 @@ def test_cli_serve_process(filled):
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
+
+
+def test_the_longest_look_backs_answer(server):
+    assert isinstance(get_json(server, "/api/cost/monthly?months=1200"), list)
+    assert isinstance(get_json(server, "/api/cost/daily?days=36500"), list)
+    spec = openapi_spec()["paths"]["/api/cost/monthly"]["get"]["parameters"][0]["schema"]
+    assert spec["maximum"] == 1200
+
+
+def test_a_store_that_cannot_be_read_answers_500_in_json(tmp_path):
+    broken = tmp_path / "traces.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    srv = start_server(port=0, store=broken, registry=CollectorRegistry())
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            get(srv, "/api/summary")
+        assert info.value.code == 500
+        assert json.loads(info.value.read())["error"] == "DatabaseError"
+        info.value.close()
+    finally:
+        srv.shutdown()

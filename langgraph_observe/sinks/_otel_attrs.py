@@ -75,6 +75,7 @@ def provider_name(provider: str) -> str:
     """``gen_ai.provider.name`` for a LangChain provider name."""
     return _PROVIDERS.get(provider, provider)
 
+
 #: value types stored as they are (exactly these classes: subclasses take the slow path)
 _PLAIN = frozenset({str, int, float, bool})
 _JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # json.dumps without the setup
