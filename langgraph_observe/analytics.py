@@ -19,7 +19,7 @@ import calendar
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -106,11 +106,12 @@ def _run_stats(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _usage_since(store: LocalStore, since_ns: int) -> dict[str, Any]:
+def _usage_between(store: LocalStore, since_ns: int, until_ns: int) -> dict[str, Any]:
     rows = store.query(
         f"SELECT count(*) AS calls, coalesce(sum({_TOTAL}), 0) AS tokens, "
-        f"coalesce(sum(cost_usd), 0.0) AS cost FROM spans WHERE {_MODEL_CALLS} AND start_ns >= ?",
-        [since_ns],
+        f"coalesce(sum(cost_usd), 0.0) AS cost FROM spans WHERE {_MODEL_CALLS} "
+        f"AND start_ns >= ? AND start_ns < ?",
+        [since_ns, until_ns],
     )
     row = rows[0] if rows else {"calls": 0, "tokens": 0, "cost": 0.0}
     return {"model_calls": int(row["calls"]), "tokens": int(row["tokens"]),
@@ -125,16 +126,18 @@ def realtime_summary(
     moment = _utc(now)
     now_ns = _now_ns(moment)
     recent = store.query(
-        "SELECT status, start_ns, end_ns FROM traces WHERE start_ns >= ?",
-        [now_ns - window_s * _NS],
+        "SELECT status, start_ns, end_ns FROM traces WHERE start_ns >= ? AND start_ns < ?",
+        [now_ns - window_s * _NS, now_ns],
     )
     in_progress = store.query(
-        "SELECT count(*) AS n FROM traces WHERE status = 'running' AND start_ns >= ?",
-        [now_ns - _STALE_RUNNING_S * _NS],
+        "SELECT count(*) AS n FROM traces WHERE status = 'running' AND start_ns >= ? "
+        "AND start_ns < ?",
+        [now_ns - _STALE_RUNNING_S * _NS, now_ns],
     )
-    today = _usage_since(store, _ns(_day_start(moment)))
+    day_ns = _ns(_day_start(moment))
+    today = _usage_between(store, day_ns, now_ns)
     runs_today = store.query(
-        "SELECT count(*) AS n FROM traces WHERE start_ns >= ?", [_ns(_day_start(moment))]
+        "SELECT count(*) AS n FROM traces WHERE start_ns >= ? AND start_ns < ?", [day_ns, now_ns]
     )
     return {
         "window_s": window_s,
@@ -149,12 +152,15 @@ def realtime_summary(
     }
 
 
-def _quality_by(store: LocalStore, column: str, since_ns: int) -> dict[str, dict[str, Any]]:
+def _quality_by(
+    store: LocalStore, column: str, since_ns: int, until_ns: int
+) -> dict[str, dict[str, Any]]:
     """Gate pass rate and mean numeric score per value of a trace ``column``."""
     rows = store.query(
-        f"SELECT coalesce(t.{column}, '') AS key, s.passed, s.value FROM scores AS s "
-        f"JOIN traces AS t ON t.trace_id = s.trace_id WHERE s.time_ns >= ?",
-        [since_ns],
+        f"SELECT coalesce(t.{column}, '') AS key, s.passed, s.value, s.data_type "
+        f"FROM scores AS s JOIN traces AS t ON t.trace_id = s.trace_id "
+        f"WHERE s.time_ns >= ? AND s.time_ns < ?",
+        [since_ns, until_ns],
     )
     out: dict[str, dict[str, Any]] = {}
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -162,7 +168,7 @@ def _quality_by(store: LocalStore, column: str, since_ns: int) -> dict[str, dict
         grouped[r["key"]].append(r)
     for key, scores in grouped.items():
         gates = [bool(s["passed"]) for s in scores if s["passed"] is not None]
-        numbers = [float(s["value"]) for s in scores if _is_number(s["value"])]
+        numbers = [float(s["value"]) for s in scores if _is_number(s)]
         out[key] = {
             "gate_pass_rate": _round(_ratio(sum(gates), len(gates))),
             "mean_score": _round(sum(numbers) / len(numbers) if numbers else None),
@@ -170,19 +176,25 @@ def _quality_by(store: LocalStore, column: str, since_ns: int) -> dict[str, dict
     return out
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_number(score: Mapping[str, Any]) -> bool:
+    """A numeric score (true/false ones are stored as 1/0 with ``data_type = 'bool'``)."""
+    value = score["value"]
+    return (
+        score["data_type"] == "number"
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    )
 
 
 def tenant_summary(store: LocalStore, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per tenant (``""`` for runs without one), this month: runs, success rate, cost today
     and this month, tokens this month, gate pass rate and mean score."""
     moment = _utc(now)
-    month_ns, day_ns = _ns(_month_start(moment)), _ns(_day_start(moment))
+    month_ns, day_ns, now_ns = _ns(_month_start(moment)), _ns(_day_start(moment)), _now_ns(moment)
     traces = store.query(
         "SELECT coalesce(tenant, '') AS tenant, status, start_ns, end_ns FROM traces "
-        "WHERE start_ns >= ?",
-        [month_ns],
+        "WHERE start_ns >= ? AND start_ns < ?",
+        [month_ns, now_ns],
     )
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in traces:
@@ -191,11 +203,11 @@ def tenant_summary(store: LocalStore, *, now: datetime | None = None) -> list[di
         f"SELECT coalesce(tenant, '') AS tenant, coalesce(sum(cost_usd), 0.0) AS month_cost, "
         f"coalesce(sum(CASE WHEN start_ns >= ? THEN cost_usd END), 0.0) AS day_cost, "
         f"coalesce(sum({_TOTAL}), 0) AS tokens FROM spans "
-        f"WHERE {_MODEL_CALLS} AND start_ns >= ? GROUP BY coalesce(tenant, '')",
-        [day_ns, month_ns],
+        f"WHERE {_MODEL_CALLS} AND start_ns >= ? AND start_ns < ? GROUP BY coalesce(tenant, '')",
+        [day_ns, month_ns, now_ns],
     )
     cost_of = {r["tenant"]: r for r in costs}
-    quality = _quality_by(store, "tenant", month_ns)
+    quality = _quality_by(store, "tenant", month_ns, now_ns)
     out = []
     for tenant in sorted(set(by_tenant) | set(cost_of)):
         stats = _run_stats(by_tenant.get(tenant, []))
@@ -216,19 +228,21 @@ def tenant_summary(store: LocalStore, *, now: datetime | None = None) -> list[di
 
 
 def _span_groups(
-    store: LocalStore, column: str, kinds: Sequence[str], since_ns: int
+    store: LocalStore, column: str, kinds: Sequence[str], since_ns: int, until_ns: int
 ) -> list[dict[str, Any]]:
     placeholders = ", ".join("?" * len(kinds))
     spans = store.query(
         f"SELECT workflow, {column} AS key, status, start_ns, end_ns FROM spans "
-        f"WHERE kind IN ({placeholders}) AND {column} IS NOT NULL AND start_ns >= ?",
-        [*kinds, since_ns],
+        f"WHERE kind IN ({placeholders}) AND {column} IS NOT NULL "
+        f"AND start_ns >= ? AND start_ns < ?",
+        [*kinds, since_ns, until_ns],
     )
     costs = store.query(
         f"SELECT workflow, {column} AS key, count(*) AS calls, coalesce(sum({_TOTAL}), 0) AS "
         f"tokens, coalesce(sum(cost_usd), 0.0) AS cost FROM spans WHERE {_MODEL_CALLS} "
-        f"AND {column} IS NOT NULL AND start_ns >= ? GROUP BY workflow, {column}",
-        [since_ns],
+        f"AND {column} IS NOT NULL AND start_ns >= ? AND start_ns < ? "
+        f"GROUP BY workflow, {column}",
+        [since_ns, until_ns],
     )
     cost_of = {(r["workflow"], r["key"]): r for r in costs}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -264,8 +278,10 @@ def node_summary(
     """Per workflow and node over the last ``days``: node executions (every attempt counts),
     errors, success rate, latency p50/p95/p99 and the model calls, tokens and cost spent
     inside the node."""
-    since = _ns(_utc(now) - timedelta(days=days))
-    return _span_groups(store, "node", ("node",), since)
+    moment = _utc(now)
+    return _span_groups(
+        store, "node", ("node",), _ns(moment - timedelta(days=days)), _now_ns(moment)
+    )
 
 
 def persona_summary(
@@ -273,17 +289,20 @@ def persona_summary(
 ) -> list[dict[str, Any]]:
     """Per workflow and persona (agent) over the last ``days``: the node executions run under
     the persona, their success rate and latency, and the persona's model calls, tokens, cost."""
-    since = _ns(_utc(now) - timedelta(days=days))
-    return _span_groups(store, "persona", ("node",), since)
+    moment = _utc(now)
+    since = _ns(moment - timedelta(days=days))
+    return _span_groups(store, "persona", ("node",), since, _now_ns(moment))
 
 
-def _cost_by_period(store: LocalStore, fmt: str, since_ns: int) -> dict[str, dict[str, Any]]:
+def _cost_by_period(
+    store: LocalStore, fmt: str, since_ns: int, until_ns: int
+) -> dict[str, dict[str, Any]]:
     rows = store.query(
         f"SELECT strftime('{fmt}', start_ns / 1000000000, 'unixepoch') AS period, "
         f"count(*) AS calls, coalesce(sum({_TOTAL}), 0) AS tokens, "
         f"coalesce(sum(cost_usd), 0.0) AS cost FROM spans WHERE {_MODEL_CALLS} "
-        f"AND start_ns >= ? GROUP BY period ORDER BY period",
-        [since_ns],
+        f"AND start_ns >= ? AND start_ns < ? GROUP BY period ORDER BY period",
+        [since_ns, until_ns],
     )
     return {r["period"]: r for r in rows}
 
@@ -293,9 +312,9 @@ def cost_daily(
 ) -> list[dict[str, Any]]:
     """Cost, tokens and model calls per UTC day for the last ``days`` days (oldest first,
     today included, days without calls as zeros)."""
-    today = _day_start(_utc(now))
-    first = today - timedelta(days=days - 1)
-    found = _cost_by_period(store, "%Y-%m-%d", _ns(first))
+    moment = _utc(now)
+    first = _day_start(moment) - timedelta(days=days - 1)
+    found = _cost_by_period(store, "%Y-%m-%d", _ns(first), _now_ns(moment))
     out = []
     for i in range(days):
         day = (first + timedelta(days=i)).date().isoformat()
@@ -309,7 +328,8 @@ def cost_monthly(
     store: LocalStore, *, months: int = 12, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Cost, tokens and model calls per UTC month for the last ``months`` months."""
-    start = _month_start(_utc(now))
+    moment = _utc(now)
+    start = _month_start(moment)
     keys = []
     year, month = start.year, start.month
     for _ in range(months):
@@ -317,7 +337,7 @@ def cost_monthly(
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     keys.reverse()
     first = datetime(int(keys[0][:4]), int(keys[0][5:]), 1, tzinfo=timezone.utc)
-    found = _cost_by_period(store, "%Y-%m", _ns(first))
+    found = _cost_by_period(store, "%Y-%m", _ns(first), _now_ns(moment))
     out = []
     for key in keys:
         r = found.get(key, {"calls": 0, "tokens": 0, "cost": 0.0})
@@ -333,7 +353,7 @@ def cost_forecast(store: LocalStore, *, now: datetime | None = None) -> dict[str
     start = _month_start(moment)
     days_in_month = calendar.monthrange(moment.year, moment.month)[1]
     elapsed_days = max((moment - start).total_seconds() / 86400.0, 1e-9)
-    spent = _usage_since(store, _ns(start))
+    spent = _usage_between(store, _ns(start), _now_ns(moment))
     per_day = spent["cost_usd"] / elapsed_days
     remaining_days = days_in_month - elapsed_days
     return {
@@ -352,16 +372,19 @@ def quality_summary(
 ) -> dict[str, Any]:
     """Gate pass rates (scores with a pass/fail verdict) and mean numeric scores per score
     name over the last ``days``."""
-    since = _ns(_utc(now) - timedelta(days=days))
-    rows = store.query("SELECT name, source, value, passed FROM scores WHERE time_ns >= ?",
-                       [since])  # fmt: skip
+    moment = _utc(now)
+    rows = store.query(
+        "SELECT name, source, value, data_type, passed FROM scores "
+        "WHERE time_ns >= ? AND time_ns < ?",
+        [_ns(moment - timedelta(days=days)), _now_ns(moment)],
+    )
     gates: dict[str, list[bool]] = defaultdict(list)
     scores: dict[str, list[float]] = defaultdict(list)
     sources: dict[str, str] = {}
     for r in rows:
         if r["passed"] is not None:
             gates[r["name"]].append(bool(r["passed"]))
-        if _is_number(r["value"]):
+        if _is_number(r):
             scores[r["name"]].append(float(r["value"]))
         sources.setdefault(r["name"], r["source"])
     return {

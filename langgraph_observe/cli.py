@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -47,6 +48,9 @@ def _cmd_traces_list(args: argparse.Namespace, out: TextIO) -> int:
     from .store import LocalStore
     from .store.text import trace_table
 
+    if args.limit < 1:
+        print(f"langgraph-observe: --limit must be 1 or more, not {args.limit}", file=sys.stderr)
+        return 2
     path = _store_path(args)
     with LocalStore(path) as store:
         rows = store.traces(limit=args.limit, workflow=args.workflow)
@@ -205,5 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    code: int = args.func(args, out if out is not None else sys.stdout)
+    if out is None:
+        out = sys.stdout
+        # names and messages from the store may not fit the terminal's encoding (ASCII
+        # on some consoles): escape what does not, instead of failing on it
+        reconfigure = getattr(out, "reconfigure", None)
+        if callable(reconfigure):
+            reconfigure(errors="backslashreplace")
+    try:
+        code: int = args.func(args, out)
+    except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
+        print(f"langgraph-observe: cannot read the store: {exc}", file=sys.stderr)
+        return 1
     return code

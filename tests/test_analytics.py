@@ -133,3 +133,56 @@ def test_empty_store(tmp_path):
     assert analytics.node_summary(empty) == []
     assert analytics.cost_forecast(empty)["forecast_month_usd"] == 0
     assert analytics.quality_summary(empty)["gates"] == []
+
+
+def _records_at(moment: datetime, tenant: str, cost: float, n: int) -> list:
+    from langgraph_observe.events import ScoreRecord, SpanKind, SpanRecord, TokenUsage, TraceContext
+
+    t0 = int(moment.timestamp() * 1e9)
+    ctx = TraceContext(trace_id=f"{n:032x}", workflow="wf", tenant=tenant)
+    return [
+        SpanRecord(ctx, f"{n:016x}", f"{n + 1:016x}", "llm", SpanKind.LLM, t0, t0 + 10**6,
+                   model="gpt-4o", usage=TokenUsage(10, 5, 15), cost_usd=cost),
+        SpanRecord(ctx, f"{n + 1:016x}", None, "wf", SpanKind.WORKFLOW, t0, t0 + 2 * 10**6),
+        ScoreRecord(ctx.trace_id, "helpful", True, t0 + 3 * 10**6),
+        ScoreRecord(ctx.trace_id, "relevance", 0.5, t0 + 3 * 10**6),
+    ]  # fmt: skip
+
+
+def test_now_in_the_past_leaves_later_runs_out(tmp_path):
+    from langgraph_observe.sinks.local import LocalStoreSink
+
+    path = tmp_path / "traces.db"
+    october = datetime(2026, 10, 20, 12, tzinfo=timezone.utc)
+    november = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    sink = LocalStoreSink(path)
+    sink.export(_records_at(october, "acme", 1.0, 1) + _records_at(november, "acme", 100.0, 3))
+    sink.shutdown(5)
+    end_of_october = datetime(2026, 10, 31, 23, tzinfo=timezone.utc)
+    with LocalStore(path) as store:
+        (acme,) = analytics.tenant_summary(store, now=end_of_october)
+        assert (acme["month"], acme["runs"], acme["cost_month_usd"]) == ("2026-10", 1, 1.0)
+        daily = analytics.cost_daily(store, days=60, now=end_of_october)
+        assert sum(d["cost_usd"] for d in daily) == 1.0
+        monthly = analytics.cost_monthly(store, months=2, now=end_of_october)
+        assert [m["cost_usd"] for m in monthly] == [0.0, 1.0]
+        assert analytics.cost_forecast(store, now=end_of_october)["month_to_date_usd"] == 1.0
+        live = analytics.realtime_summary(store, now=october + timedelta(hours=1))
+        assert live["runs"] == 1 and live["today"]["model_calls"] == 1
+        quality = analytics.quality_summary(store, days=30, now=end_of_october)
+        assert [s["count"] for s in quality["scores"]] == [1]
+
+
+def test_true_false_scores_are_not_averaged_as_numbers(tmp_path):
+    from langgraph_observe.sinks.local import LocalStoreSink
+
+    path = tmp_path / "traces.db"
+    now = datetime.now(timezone.utc)
+    sink = LocalStoreSink(path)
+    sink.export(_records_at(now - timedelta(minutes=5), "acme", 1.0, 1))
+    sink.shutdown(5)
+    with LocalStore(path) as store:
+        quality = analytics.quality_summary(store, now=now)
+        assert [s["name"] for s in quality["scores"]] == ["relevance"]
+        (acme,) = analytics.tenant_summary(store, now=now)
+        assert acme["mean_score"] == 0.5

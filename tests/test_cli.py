@@ -134,3 +134,38 @@ def test_demo_says_why_no_trace_when_the_local_sink_is_off(
     assert "local       off: not in LANGGRAPH_OBSERVE_SINKS" in out
     assert "the local sink is off" in capsys.readouterr().err
     assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.unit
+def test_bad_limits_and_unreadable_stores(tmp_path: Path) -> None:
+    from langgraph_observe.store.text import trace_table
+
+    sink = LocalStoreSink(tmp_path / "t.db")
+    sink.export(make_spans(make_trace(1)))
+    sink.shutdown(1.0)
+    for limit in ("0", "-1"):
+        assert run("traces", "list", "--limit", limit, "--store", str(tmp_path / "t.db"))[0] == 2
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database" * 100)
+    assert run("traces", "list", "--store", str(broken))[0] == 1
+    assert trace_table([]).startswith("TRACE")  # a header alone
+
+
+@pytest.mark.e2e
+def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path: Path) -> None:
+    from langgraph_observe.events import SpanKind, SpanRecord, TraceContext
+
+    ctx = TraceContext(trace_id="c" * 32, workflow="résumé-流程")
+    sink = LocalStoreSink(tmp_path / "t.db")
+    sink.export([SpanRecord(ctx, "1" * 16, None, "résumé-流程", SpanKind.WORKFLOW, 10**18,
+                            10**18 + 10**6)])  # fmt: skip
+    sink.shutdown(1.0)
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    for action in (["list"], ["show", "cccc"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "langgraph_observe", "traces", *action,
+             "--store", str(tmp_path / "t.db")],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "r\\xe9sum\\xe9-\\u6d41\\u7a0b" in proc.stdout

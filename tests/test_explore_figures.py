@@ -154,3 +154,54 @@ def test_missing_matplotlib_gives_install_hint(monkeypatch, filled):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'langgraph-observe\[notebook\]'"):
         explore.cost_chart(store=filled.path)
+
+
+def _store_of(tmp_path, records):
+    from langgraph_observe.sinks.local import LocalStoreSink
+
+    path = tmp_path / "traces.db"
+    sink = LocalStoreSink(path)
+    sink.export(records)
+    sink.shutdown(5)
+    return path
+
+
+def test_waterfall_axis_covers_a_trace_whose_root_has_not_landed(tmp_path):
+    from langgraph_observe.events import SpanKind, SpanRecord, TraceContext
+
+    ctx, ms = TraceContext(trace_id="a" * 32, workflow="wf"), 10**6
+    nodes = [
+        SpanRecord(ctx, f"{i + 1:016x}", "f" * 16, f"n{i}", SpanKind.NODE,
+                   10**18 + 10 * i * ms, 10**18 + 10 * (i + 1) * ms)
+        for i in range(4)
+    ]  # fmt: skip
+    fig = explore.waterfall("a" * 8, store=_store_of(tmp_path, nodes))
+    (ax,) = fig.axes
+    assert max(p.get_x() + p.get_width() for p in ax.patches) == pytest.approx(40.0)
+    assert ax.get_xlim()[1] >= 40.0
+
+
+def test_summaries_count_a_missing_total_as_input_plus_output_and_bools_are_no_means(tmp_path):
+    from langgraph_observe.events import (
+        ScoreRecord,
+        SpanKind,
+        SpanRecord,
+        TokenUsage,
+        TraceContext,
+    )
+
+    ctx, t0 = TraceContext(trace_id="b" * 32, workflow="wf"), 10**18
+    records = [
+        SpanRecord(ctx, "1" * 16, "2" * 16, "llm", SpanKind.LLM, t0, t0 + 10**6, node="n",
+                   persona="p", model="gpt-4o", usage=TokenUsage(100, 20, None)),
+        SpanRecord(ctx, "2" * 16, None, "n", SpanKind.NODE, t0, t0 + 2 * 10**6, node="n",
+                   persona="p"),
+        ScoreRecord(ctx.trace_id, "has_citation", False, t0, passed=False, source="gate"),
+        ScoreRecord(ctx.trace_id, "has_citation", True, t0 + 1, passed=True, source="gate"),
+    ]  # fmt: skip
+    path = _store_of(tmp_path, records)
+    assert list(explore.cost_summary(store=path)["total_tokens"]) == [120]
+    assert list(explore.token_summary(store=path)["total_tokens"]) == [120]
+    assert list(explore.persona_timeline("b" * 8, store=path)["total_tokens"]) == [120]
+    (gate,) = explore.gate_pass_rates(store=path).itertuples()
+    assert gate.pass_rate == 0.5 and pd.isna(gate.mean_value)

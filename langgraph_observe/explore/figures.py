@@ -128,7 +128,11 @@ def waterfall(
         colors: dict[str, Any] = dict(KIND_COLORS)
     else:
         colors = _palette([r.persona for r, _ in ordered if isinstance(r.persona, str)])
-    total_ms = max(float(df["duration_ms"].max()), 1e-3)
+    # the span of the whole trace: its root may not have landed yet (or ended before a
+    # late child), so from the first start to the last end
+    pd = require_pandas()
+    ends = df["start_time"] + pd.to_timedelta(df["duration_ms"].fillna(0.0), unit="ms")
+    total_ms = max((ends.max() - origin).total_seconds() * 1000.0, 1e-3)
     for i, (row, _depth) in enumerate(ordered):
         start = (row.start_time - origin).total_seconds() * 1000.0
         width = max(float(row.duration_ms), total_ms * 0.002)

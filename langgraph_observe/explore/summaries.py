@@ -53,9 +53,21 @@ def _with_periods(df: Any, columns: Sequence[str]) -> Any:
 
 
 def model_calls(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
-    """The LLM and embedding spans (columns of :func:`~langgraph_observe.explore.spans`)."""
+    """The LLM and embedding spans (columns of :func:`~langgraph_observe.explore.spans`);
+    ``total_tokens``, when the provider reported none, is input + output (as the store's
+    trace roll-ups count it)."""
     df = spans(store, trace_id=trace_id)
-    return df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True)
+    return _with_totals(df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True))
+
+
+def _with_totals(calls: Any) -> Any:
+    """``total_tokens`` filled with input + output where the provider reported none."""
+    known = calls["input_tokens"].notna() | calls["output_tokens"].notna()
+    fill = calls["total_tokens"].isna() & known
+    if fill.any():
+        summed = calls["input_tokens"].fillna(0) + calls["output_tokens"].fillna(0)
+        calls["total_tokens"] = calls["total_tokens"].where(~fill, summed)
+    return calls
 
 
 def _grouped(df: Any, by: list[str]) -> Any:
@@ -155,7 +167,7 @@ def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
         df = spans(s, trace_id=full_id)
     origin = df["start_time"].min()
     nodes = df[df["kind"] == "node"].sort_values("start_time", kind="stable")
-    calls = df[df["kind"].isin(MODEL_CALL_KINDS)]
+    calls = _with_totals(df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True))
     rows: list[dict[str, Any]] = []
     for node in nodes.itertuples(index=False):
         persona = node.persona if isinstance(node.persona, str) else ""
@@ -239,10 +251,10 @@ def gate_pass_rates(by: str | Sequence[str] = ("name",), store: StoreLike = None
         )
     df = pd.DataFrame(rows)
     df["passed"] = df["passed"].astype(bool)
-    df["numeric"] = pd.to_numeric(
-        df["value"].where(df["value"].map(lambda v: not isinstance(v, (str, bool)))),
-        errors="coerce",
-    )
+    numbers = df["value"].map(lambda v: not isinstance(v, (str, bool)))
+    if "data_type" in df.columns:  # true/false scores are stored as 1/0
+        numbers &= df["data_type"] == "number"
+    df["numeric"] = pd.to_numeric(df["value"].where(numbers), errors="coerce")
     out = (
         _grouped(df, columns)
         .agg(
