@@ -162,15 +162,18 @@ def overview() -> dict[str, Any]:
         [(rate("llm_calls_total", "model, status"), "{{model}} {{status}}")],
         unit="reqps",
     )
+    all_workflows = "All workflows: this metric is not labelled by workflow."
     g.add(
         "p95 model call duration",
         [(p95("llm_duration_seconds", "model", ""), "{{model}}")],
         unit="s",
+        description=all_workflows,
     )
     g.add(
         "p95 time to first token",
         [(p95("llm_time_to_first_token_seconds", "model", ""), "{{model}}")],
         unit="s",
+        description=all_workflows,
     )
     g.add(
         "Tokens / s by persona and model",
@@ -210,16 +213,20 @@ def overview() -> dict[str, Any]:
         unit="reqps",
     )
     g.add("p95 tool duration", [(p95("tool_duration_seconds", "tool"), "{{tool}}")], unit="s")
+    g.add(
+        "p95 retriever duration",
+        [(p95("retriever_duration_seconds", "retriever"), "{{retriever}}")],
+        unit="s",
+    )
     docs = "retriever_documents"
     g.add(
-        "p95 retriever duration and mean documents",
+        "Mean documents per retrieval",
         [
-            (p95("retriever_duration_seconds", "retriever"), "p95 {{retriever}}"),
             (
                 f"{rate(docs, 'retriever', series='_sum')}"
                 f" / {rate(docs, 'retriever', series='_count')}",
-                "docs {{retriever}}",
-            ),
+                "{{retriever}}",
+            )
         ],
     )
 
