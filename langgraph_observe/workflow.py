@@ -22,11 +22,19 @@ or an existing graph passed in — then run it like the compiled graph::
 Node personas come from, lowest precedence first: ``@persona`` on node functions, the
 config file's ``nodes:``, the class attribute ``personas``, the ``personas`` argument.
 Attribution (``tenant``, ``user_id``, ``session_id``, ``tags``) set on the instance applies
-to every run; the same keywords on a call override it for that run.
+to every run (unless the run's ``config`` metadata says otherwise); the same keywords on a
+call override both for that run.
+
+Each instance has its own :class:`CallbackHandler` (and its sink threads): create a
+workflow once and reuse it, and call :meth:`~ObservedWorkflow.shutdown` (or use it as a
+context manager) when done. An instance that is dropped without it is shut down in the
+background once it is garbage-collected.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from uuid import UUID
@@ -98,9 +106,12 @@ class ObservedWorkflow:
             settings,
             personas=self.node_personas,
             gates=[*type(self).gates, *gates],
-            on_budget_warning=on_budget_warning or self.on_budget_warning,
+            # weakly: the sink threads reach the hooks, and must not keep this instance alive
+            on_budget_warning=on_budget_warning or _weak_method(self.on_budget_warning),
         )
         self.handler = CallbackHandler(sinks, settings=settings, hooks=self.hooks)
+        closer = weakref.finalize(self, _shut_down_in_background, self.handler)
+        closer.atexit = False  # at exit the dispatchers flush themselves
         self.tenant = tenant
         self.user_id = user_id
         self.session_id = session_id
@@ -136,13 +147,15 @@ class ObservedWorkflow:
         metadata (``tenant``, ``user_id``, ``session_id``), tags and a fresh ``run_id``."""
         out = dict(config or {})
         metadata = dict(out.get("metadata") or {})
-        for key, value in (
-            ("tenant", tenant or self.tenant),
-            ("user_id", user_id or self.user_id),
-            ("session_id", session_id or self.session_id),
+        for key, given, default in (
+            ("tenant", tenant, self.tenant),
+            ("user_id", user_id, self.user_id),
+            ("session_id", session_id, self.session_id),
         ):
-            if value is not None:
-                metadata.setdefault(key, value)
+            if given is not None:  # the call's keywords win
+                metadata[key] = given
+            elif default is not None:  # the instance's, unless the config's metadata has it
+                metadata.setdefault(key, default)
         out["metadata"] = metadata
         all_tags = [*(out.get("tags") or ()), *self.tags, *(tags or ())]
         if all_tags:
@@ -150,11 +163,13 @@ class ObservedWorkflow:
         callbacks = out.get("callbacks")
         if callbacks is None:
             out["callbacks"] = [self.handler]
-        elif isinstance(callbacks, list):
+        elif isinstance(callbacks, (list, tuple)):
             if self.handler not in callbacks:
                 out["callbacks"] = [*callbacks, self.handler]
-        else:  # a callback manager
-            callbacks.add_handler(self.handler, inherit=True)
+        else:  # a callback manager: a copy, so that the caller's (maybe shared) one is unchanged
+            manager = callbacks.copy()
+            manager.add_handler(self.handler, inherit=True)
+            out["callbacks"] = manager
         run_id = out.get("run_id")
         if run_id is None:
             run_id = out["run_id"] = new_run_id()
@@ -206,13 +221,15 @@ class ObservedWorkflow:
         tags: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        """Stream the graph (``graph.stream``) observed."""
+        """Stream the graph (``graph.stream``) observed. (The run's config, and
+        :attr:`last_trace_id`, are set by the call itself, before the first chunk.)"""
         cfg = self.run_config(
             config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
         )
-        yield from self.graph.stream(input, cfg, **kwargs)
+        chunks: Iterator[Any] = self.graph.stream(input, cfg, **kwargs)
+        return chunks
 
-    async def astream(
+    def astream(
         self,
         input: Any,
         config: Mapping[str, Any] | None = None,
@@ -223,12 +240,12 @@ class ObservedWorkflow:
         tags: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        """Stream the graph (``graph.astream``) observed."""
+        """Stream the graph (``graph.astream``) observed (``async for chunk in ...``)."""
         cfg = self.run_config(
             config, tenant=tenant, user_id=user_id, session_id=session_id, tags=tags
         )
-        async for chunk in self.graph.astream(input, cfg, **kwargs):
-            yield chunk
+        chunks: AsyncIterator[Any] = self.graph.astream(input, cfg, **kwargs)
+        return chunks
 
     # -- scores and lifecycle ----------------------------------------------------------
     def score(
@@ -259,3 +276,21 @@ class ObservedWorkflow:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+def _weak_method(method: Callable[[BudgetUpdate], Any]) -> Callable[[BudgetUpdate], None]:
+    """``method`` (bound) called through a weak reference to its instance."""
+    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def call(update: BudgetUpdate) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(update)
+
+    return call
+
+
+def _shut_down_in_background(handler: CallbackHandler) -> None:
+    """A dropped workflow's handler: flushed and stopped on a thread of its own (the
+    garbage collector may run on any thread, the graph's included)."""
+    threading.Thread(target=handler.shutdown, name="langgraph-observe-close", daemon=True).start()
