@@ -16,6 +16,7 @@ One precedence rule everywhere: **argument > environment variable > config file 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -42,6 +43,14 @@ _ENV = {
 }
 
 
+#: settings below which the handler would drop or lose everything
+_AT_LEAST_ONE = ("queue_size", "max_open_runs")
+
+
+#: the names a file may use for a setting (``store`` for ``store_path``)
+_SETTING_OF = {"store": "store_path"}
+
+
 def _coerce(source: str, key: str, value: Any, to: type) -> Any:
     if to is bool:
         if isinstance(value, bool):
@@ -56,12 +65,22 @@ def _coerce(source: str, key: str, value: Any, to: type) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
         try:
-            number = to(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{source}: {key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{source}: {key}: expected a finite number, got {value!r}")
+        if to is int and not number.is_integer():
+            raise ConfigError(f"{source}: {key}: expected a whole number, got {value!r}")
         if number < 0:
             raise ConfigError(f"{source}: {key}: must not be negative, got {value!r}")
-        return number
+        name = _SETTING_OF.get(key, key)
+        if (name in _AT_LEAST_ONE and number < 1) or (name == "flush_interval" and number == 0):
+            least = "at least 1" if name in _AT_LEAST_ONE else "more than 0"
+            raise ConfigError(f"{source}: {key}: must be {least}, got {value!r}")
+        return int(number) if to is int else number
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ConfigError(f"{source}: {key}: expected a file path, got {value!r}")
     return to(value)
 
 

@@ -14,6 +14,7 @@ or the environment variable ``LANGGRAPH_OBSERVE_CONFIG``. Every key is listed in
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from typing import Any
 from .budgets import ON_EXCEEDED, WINDOWS, BudgetPolicy, PersonaBudget
 from .config import ConfigError, Settings, _coerce
 from .gates import ON_FAIL, Gate
+
+logger = logging.getLogger("langgraph_observe")
 
 __all__ = ["CONFIG_ENV", "ObserveConfig", "load_config", "parse_config", "resolve_config"]
 
@@ -77,16 +80,39 @@ def load_config(path: str | os.PathLike[str]) -> ObserveConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror or exc}") from None
-    if suffix == ".toml":
-        data = _parse_toml(source, text)
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    data = _parse_toml(source, text) if suffix == ".toml" else _parse_yaml(source, text)
     return parse_config(data if data is not None else {}, source=source)
+
+
+def _parse_yaml(source: str, text: str) -> Any:
+    """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is
+    an error (as in TOML) instead of the last one silently winning."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: StrictLoader, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: left to the constructor's own error
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"key {key!r} given twice", key_node.start_mark,
+                )  # fmt: skip
+        return loader.construct_mapping(node, deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
 
 
 def _parse_toml(source: str, text: str) -> Any:
@@ -140,6 +166,15 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Observ
     nodes = _mapping(source, "nodes", data.get("nodes"))
     for node, persona in nodes.items():
         _string(source, f"nodes.{node}", persona)
+        if personas and persona not in personas:  # most likely a typo: it would get no budget
+            logger.warning(
+                "langgraph-observe: %s: nodes.%s: persona %r is not under personas: "
+                "(known: %s); it has no budget",
+                source,
+                node,
+                persona,
+                ", ".join(sorted(personas)),
+            )
     return ObserveConfig(
         source=source,
         personas=MappingProxyType(personas),
@@ -220,7 +255,12 @@ def _settings(source: str, data: Mapping[str, Any], names: list[str]) -> dict[st
             continue
         if name in out:
             raise _err(source, key, f"given twice (as {name} and an alias)")
-        out[name] = _coerce(source, key, value, types[name])
+        to = types[name]
+        if to is bool:  # a file says true or false, not "no"
+            value = _bool(source, key, value)
+        elif name != "store_path" and isinstance(value, (bool, str)):
+            raise _err(source, key, f"expected a number, got {value!r}")
+        out[name] = _coerce(source, key, value, to)
     return out
 
 
@@ -262,7 +302,9 @@ def _budgets(source: str, value: Any) -> BudgetPolicy:
     warn_at: float | None = policy.warn_at
     if "warn_at" in raw:
         warn_at = (
-            None if raw["warn_at"] is None else _fraction(source, "budgets.warn_at", raw["warn_at"])
+            None  # null (YAML) or false (TOML has no null): never warn
+            if raw["warn_at"] is None or raw["warn_at"] is False
+            else _fraction(source, "budgets.warn_at", raw["warn_at"])
         )
     return BudgetPolicy(
         window=_choice(source, "budgets.window", raw.get("window", policy.window), WINDOWS),
@@ -305,9 +347,15 @@ def _gates(source: str, value: Any) -> tuple[Gate, ...]:
         for bound in ("min", "max"):
             if raw.get(bound) is not None:
                 number = raw[bound]
-                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                if (
+                    isinstance(number, bool)
+                    or not isinstance(number, (int, float))
+                    or not math.isfinite(number)
+                ):
                     raise _err(source, f"{where}.{bound}", f"expected a number, got {number!r}")
                 bounds[bound] = float(number)
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            raise _err(source, where, f"min {bounds['min']:g} is above max {bounds['max']:g}")
         if "equals" in raw:
             bounds["equals"] = raw["equals"]
         if "key" in raw and not bounds:

@@ -132,6 +132,20 @@ def test_the_example_config_loads():
         ("nodes: {write: 3}", "nodes.write", "non-empty string"),
         ("max_open_runs: -1", "max_open_runs", "negative"),
         ("capture_io: maybe", "capture_io", "true or false"),
+        ("capture_io: 'no'", "capture_io", "true or false"),
+        ("max_payload_chars: '4000'", "max_payload_chars", "expected a number"),
+        ("max_payload_chars: 3.9", "max_payload_chars", "whole number"),
+        ("queue_size: 0", "queue_size", "at least 1"),
+        ("max_open_runs: 0", "max_open_runs", "at least 1"),
+        ("flush_interval: 0", "flush_interval", "more than 0"),
+        ("flush_interval: .inf", "flush_interval", "finite"),
+        ("flush_timeout: .nan", "flush_timeout", "finite"),
+        ("store: 123", "store", "file path"),
+        ("store: ''", "store", "file path"),
+        ("store:", "store", "file path"),
+        ("gates: [{name: g, node: n, key: k, min: 5, max: 1}]", "gates[0]", "above max"),
+        ("gates: [{name: g, node: n, key: k, min: .nan}]", "gates[0].min", "number"),
+        ("personas: {dev: {budget_tokens: 1}, dev: {budget_tokens: 2}}", "dev", "given twice"),
         ("prices: {my-model: {input: -1, output: 1}}", "my-model", "non-negative"),
         ("prices: {new-model: {input: 1}}", "new-model", "output"),
     ],
@@ -182,3 +196,18 @@ def test_env_var_and_handler(tmp_path, monkeypatch):
     handler.shutdown()
     with pytest.raises(ConfigError, match="expected a file path"):
         resolve_config(42)
+
+
+def test_warn_at_false_means_never_in_toml_and_yaml(tmp_path):
+    toml = load_config(write(tmp_path, "a.toml", "[budgets]\nwarn_at = false\n"))
+    yaml = load_config(write(tmp_path, "a.yaml", "budgets: {warn_at: null}"))
+    assert toml.budgets.warn_at is None and yaml.budgets.warn_at is None
+
+
+def test_a_node_mapped_to_an_unknown_persona_is_warned_about(tmp_path, caplog):
+    text = "personas: {backend-engineer: {budget_tokens: 10}}\nnodes: {code: backend-enginer}"
+    with caplog.at_level("WARNING", logger="langgraph_observe"):
+        config = load_config(write(tmp_path, "typo.yaml", text))
+    assert config.nodes == {"code": "backend-enginer"}  # still loaded: it may be meant
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "nodes.code" in message and "'backend-enginer'" in message
