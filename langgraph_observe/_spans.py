@@ -45,6 +45,7 @@ class Trace:
         "last_persona",
         "lock",
         "root",
+        "runs",
     )
 
     def __init__(
@@ -61,6 +62,8 @@ class Trace:
         self.last_persona: str | None = None
         self.lock = threading.Lock()
         self.root = 0  #: the root span's id
+        #: run ids (integers) of the trace's runs that started and have not ended
+        self.runs: set[int] = set()
 
 
 class OpenSpan(Deferred):
@@ -92,6 +95,7 @@ class OpenSpan(Deferred):
         "parent_sid",
         "persona",
         "provider",
+        "seq_step",
         "sid",
         "start_ns",
         "status",
@@ -132,6 +136,8 @@ class OpenSpan(Deferred):
         self.error: ErrorInfo | None = None
         self.first_token_ns: int | None = None
         self.folded = False
+        #: on a node span: the last ``seq:step`` of the node's own sequence seen so far
+        self.seq_step = 0
 
     @property
     def span_id(self) -> str:

@@ -28,6 +28,7 @@ from ._spans import LOW64, OpenSpan, Trace
 from .dispatch import Dispatcher
 from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
+    ErrorClass,
     ErrorInfo,
     PersonaSwitch,
     SpanKind,
@@ -41,6 +42,10 @@ from .events import (
 __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
 _MAX_INTERRUPTED_THREADS = 10_000
+#: the error of a run that never reported its end before its trace's root ended
+_UNFINISHED = ErrorInfo(
+    "Unfinished", "the run's trace ended before the run reported its end", ErrorClass.UNKNOWN
+)
 _ROOT_KINDS = (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN)
 
 
@@ -142,6 +147,7 @@ class Tracer:
         if self.capture_io:
             span.input = inputs
         self._put(run, span)
+        span.trace.runs.add(run)
         return span
 
     def _start_trace(
@@ -212,7 +218,7 @@ class Tracer:
         attempts = trace.attempts
         attempt = attempts[key] = attempts.get(key, 0) + 1
         attrs[sc.LG_ATTEMPT] = attempt
-        if parent.kind is SpanKind.CHAIN:  # a graph run nested in a node
+        if parent.kind is SpanKind.CHAIN and parent.node is not None:  # a graph in a node
             parent.kind = SpanKind.SUBGRAPH
         if span.persona is not None:
             self._persona_started(span)
@@ -248,6 +254,7 @@ class Tracer:
         parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is not None:
             self._put(run_id.int, parent.alias())
+            parent.trace.runs.add(run_id.int)
 
     # -- ends ---------------------------------------------------------------------------
     def end(
@@ -265,8 +272,12 @@ class Tracer:
         hold into the span when its record is built (off the graph's path unless
         :attr:`on_path`). Returns the record when it was built on the graph's path, else
         None (as for folded or unknown runs)."""
-        span = self.open.pop(run_id.int, None)
-        if span is None or span.folded:
+        run = run_id.int
+        span = self.open.pop(run, None)
+        if span is None:
+            return None
+        span.trace.runs.discard(run)
+        if span.folded:
             return None
         span.end_ns = time.time_ns()
         span.late = late
@@ -279,6 +290,8 @@ class Tracer:
             span.error = error
         if span.parent_sid is None:
             self._root_ended(span, outputs)
+            if span.trace.runs:
+                self._close_orphans(span)
         span.output = outputs
         if self.on_path:
             record = self.finisher(span)
@@ -297,11 +310,34 @@ class Tracer:
             if thread_id is not None:
                 self._remember_interrupt(thread_id, trace.ctx.trace_id)
 
+    def _close_orphans(self, root: OpenSpan) -> None:
+        """End the runs of ``root``'s trace that never reported their end (a model call cut
+        off by a cancelled task does not: LangChain calls no callback for it), as failed
+        with the root's error, or as unfinished, at the root's end time."""
+        trace = root.trace
+        error = root.error or _UNFINISHED
+        for run in list(trace.runs):
+            trace.runs.discard(run)
+            orphan = self.open.pop(run, None)
+            if orphan is None or orphan.folded:
+                continue
+            orphan.end_ns = root.end_ns
+            orphan.status, orphan.error = SpanStatus.ERROR, error
+            orphan.attrs[sc.LG_ERROR_CLASS] = error.error_class.value
+            if self.on_path:
+                self.emit(self.finisher(orphan))
+            else:
+                self.emit(orphan)
+
     def fail(self, run_id: UUID, exc: BaseException) -> SpanRecord | None:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
         span = self.open.get(run_id.int)
         if span is None:
             return None
+        if isinstance(exc, GeneratorExit):  # the caller stopped reading a stream: no error
+            if not span.folded:
+                span.attrs[sc.LG_STREAM_CLOSED] = True
+            return self.end(run_id)
         if is_graph_bubble_up(exc):
             if is_graph_interrupt(exc):
                 span.trace.interrupted = True

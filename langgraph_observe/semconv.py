@@ -57,6 +57,7 @@ LG_RETRIEVER_DOCUMENTS: Final = "langgraph.retriever.documents"
 LG_ERROR_CLASS: Final = "langgraph.error.class"
 LG_INTERRUPTED: Final = "langgraph.interrupted"
 LG_BUBBLE_UP: Final = "langgraph.bubble_up"
+LG_STREAM_CLOSED: Final = "langgraph.stream_closed"
 LG_RESUMED_FROM: Final = "langgraph.resumed_from_trace_id"
 LG_FOLDED: Final = "langgraph.folded_spans"
 LG_BUDGET_WINDOW: Final = "langgraph.budget.window"
@@ -118,6 +119,8 @@ SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     LG_RETRIEVER_DOCUMENTS: "Number of documents the retriever returned.",
     LG_ERROR_CLASS: "Error class: transient, rate_limit, timeout, network, permanent, unknown.",
     LG_INTERRUPTED: "True when the run or node stopped at a LangGraph interrupt().",
+    LG_STREAM_CLOSED: "True when the caller stopped reading the run's stream before it ended "
+    "(not an error).",
     LG_BUBBLE_UP: "LangGraph control flow other than an interrupt that ended the span without "
     "an error: the exception's type, e.g. ParentCommand (a Command to the parent graph).",
     LG_RESUMED_FROM: "Trace id of the interrupted run this run resumes.",

@@ -40,7 +40,14 @@ PLUMBING = frozenset(
         "RunnablePassthrough",
     }
 )
-PLUMBING_PREFIXES = ("ChannelWrite<", "ChannelRead<", "Branch<", "RunnableSequence<")
+PLUMBING_PREFIXES = (
+    "ChannelWrite<",
+    "ChannelRead<",
+    "Branch<",
+    "RunnableSequence<",
+    "RunnableParallel<",
+    "RunnableAssign<",
+)
 
 
 def step_of(tags: list[str] | None, prefix: str) -> int | None:

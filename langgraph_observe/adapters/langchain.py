@@ -132,12 +132,28 @@ class CallbackHandler(BaseCallbackHandler):
     def _is_plumbing(self, name: str, tags: list[str] | None, parent: Any) -> bool:
         if name in PLUMBING or name.startswith(PLUMBING_PREFIXES):
             return True
-        # Inside a node's sequence, step 1 is the user's function; later steps are
-        # LangGraph's channel writers and branch routers.
+        # A node runs one sequence: the user's steps 1..k (one, or a chain's steps), then
+        # LangGraph's channel writer (not traced) and branch routers. A step that does not
+        # follow the last one seen comes after the writer: plumbing.
         if parent is not None and parent.kind is SpanKind.NODE and not parent.folded:
             step = step_of(tags, "seq:step:")
-            return step is not None and step > 1
+            if step is None:
+                return False
+            if step == 1 or step == parent.seq_step + 1:
+                parent.seq_step = step
+                return False
+            return True
         return False
+
+    def _note_step(self, parent_run_id: UUID | None, tags: list[str] | None) -> None:
+        """A model, tool or retriever that is a step of its node's sequence (a node made of
+        a chain): later steps of the chain are the user's too."""
+        if parent_run_id is not None and tags:
+            parent = self.tracer.open.get(parent_run_id.int)
+            if parent is not None and parent.kind is SpanKind.NODE:
+                step = step_of(tags, "seq:step:")
+                if step is not None and step == parent.seq_step + 1:
+                    parent.seq_step = step
 
     def on_chain_start(
         self,
@@ -209,6 +225,7 @@ class CallbackHandler(BaseCallbackHandler):
             or serialized_id(serialized)
         )
         name = kwargs.get("name") or serialized_name(serialized)
+        self._note_step(parent_run_id, tags)
         span = self.tracer.start(
             run_id, parent_run_id, name or "llm", SpanKind.LLM, meta, tags, prompts
         )
@@ -302,6 +319,7 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
+            self._note_step(parent_run_id, tags)
             span = self.tracer.start(
                 run_id,
                 parent_run_id,
@@ -342,6 +360,7 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
+            self._note_step(parent_run_id, tags)
             span = self.tracer.start(
                 run_id, parent_run_id, name, SpanKind.RETRIEVER, metadata, tags, query
             )

@@ -1,0 +1,118 @@
+"""The span tree at the edges of real LangGraph use: cancelled calls, nodes made of chains,
+streams the caller stops reading, graphs wrapped in other runnables."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_observe import CallbackHandler, SpanKind, SpanStatus
+from langgraph_observe import semconv as sc
+from langgraph_observe.testing import InMemorySink
+
+from . import graphs
+from .graphs import State
+
+pytestmark = pytest.mark.unit
+
+
+def _handler() -> tuple[CallbackHandler, InMemorySink]:
+    sink = InMemorySink()
+    return CallbackHandler(sinks=[sink]), sink
+
+
+def _one_node(fn, name: str = "g"):
+    g = StateGraph(State)
+    g.add_node("n1", fn)
+    g.add_edge(START, "n1")
+    g.add_edge("n1", END)
+    return g.compile(name=name)
+
+
+class SlowModel(GenericFakeChatModel):
+    async def _agenerate(self, *args, **kwargs):
+        await asyncio.sleep(5)
+        return await super()._agenerate(*args, **kwargs)
+
+
+async def test_a_model_call_cut_off_by_cancellation_is_closed_with_its_trace():
+    model = SlowModel(messages=iter([AIMessage(content="late")]))
+
+    async def ask(state):
+        return {"log": [(await model.ainvoke("x")).content]}
+
+    handler, sink = _handler()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(_one_node(ask).ainvoke({"log": []}, {"callbacks": [handler]}), 0.2)
+    handler.flush()
+    assert handler.tracer.open_runs == 0
+    (llm,) = sink.spans(SpanKind.LLM)
+    (root,) = sink.spans(SpanKind.WORKFLOW)
+    assert llm.status is SpanStatus.ERROR and llm.error == root.error
+    assert llm.end_ns == root.end_ns
+    handler.shutdown()
+
+
+def test_every_step_of_a_node_made_of_a_chain_is_kept():
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "{log}")])
+        | graphs.chat_model("c", 1, 1)
+        | StrOutputParser()
+        | RunnableLambda(lambda text: {"log": [text]}, name="to_state")
+    )
+    g = StateGraph(State)
+    g.add_node("seq", chain)
+    g.add_node("after", lambda s: {"log": ["after"]})
+    g.add_edge(START, "seq")
+    g.add_conditional_edges("seq", lambda s: "after", ["after"])  # a router: plumbing
+    g.add_edge("after", END)
+    handler, sink = _handler()
+    g.compile().invoke({"log": []}, {"callbacks": [handler]})
+    handler.flush()
+    seq = next(s for s in sink.spans(SpanKind.NODE) if s.node == "seq")
+    children = sorted(
+        (s for s in sink.spans() if s.parent_span_id == seq.span_id), key=lambda s: s.start_ns
+    )
+    assert [c.name for c in children] == [
+        "ChatPromptTemplate",
+        "GenericFakeChatModel",
+        "StrOutputParser",
+        "to_state",
+    ]
+    handler.shutdown()
+
+
+def test_a_stream_the_caller_stops_reading_is_not_an_error():
+    handler, sink = _handler()
+    for _chunk in graphs.linear_graph().stream({"log": []}, {"callbacks": [handler]}):
+        break
+    handler.flush()
+    (root,) = sink.spans(SpanKind.WORKFLOW)
+    assert root.status is SpanStatus.OK and root.error is None
+    assert root.attributes[sc.LG_STREAM_CLOSED] is True
+    assert handler.tracer.open_runs == 0
+    handler.shutdown()
+
+
+def test_a_graph_wrapped_in_a_sequence_is_no_subgraph():
+    handler, sink = _handler()
+    wrapped = RunnableLambda(lambda x: x, name="prep") | graphs.linear_graph()
+    wrapped.invoke({"log": []}, {"callbacks": [handler]})
+    handler.flush()
+    assert sink.spans(SpanKind.SUBGRAPH) == []
+    assert len(sink.spans(SpanKind.NODE)) == 3
+    handler.shutdown()
+
+
+def test_langchains_keyed_parallel_and_assign_are_plumbing():
+    from langgraph_observe.adapters._callbacks import PLUMBING_PREFIXES
+
+    assert "RunnableParallel<raw>".startswith(PLUMBING_PREFIXES)
+    assert "RunnableAssign<parsed,parsing_error>".startswith(PLUMBING_PREFIXES)
