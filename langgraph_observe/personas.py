@@ -5,7 +5,9 @@ Three ways to say it, from the coarsest:
 * a node → persona mapping (``ObservedWorkflow.personas``, the config file's ``nodes:``);
 * ``@persona("testing-specialist")`` on a node function: tags it (picked up by
   :func:`node_personas` and ``ObservedWorkflow``) and runs its body under that persona, so
-  even a plain ``CallbackHandler`` gives its node span that persona;
+  even a plain ``CallbackHandler`` gives its node span that persona; when a mapping or the
+  run's metadata gave the node another persona, that one wins (the decorator is the
+  lowest-precedence source);
 * ``with persona("devops-engineer"):`` inside a node, for a sub-step: model calls and RAG
   sub-steps started in the block run under it.
 
@@ -91,6 +93,8 @@ class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")`
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if _mapped_otherwise(name):
+                    return await fn(*args, **kwargs)
                 with persona(name):
                     return await fn(*args, **kwargs)
 
@@ -99,12 +103,31 @@ class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")`
 
             @functools.wraps(fn)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if _mapped_otherwise(name):
+                    return fn(*args, **kwargs)
                 with persona(name):
                     return fn(*args, **kwargs)
 
             wrapper = sync_wrapper
         setattr(wrapper, PERSONA_ATTR, name)
         return wrapper  # type: ignore[no-any-return]
+
+
+def _mapped_otherwise(name: str) -> bool:
+    """True when the span the decorated function runs in already has another persona:
+    ``@persona`` is the lowest-precedence way to name a node's persona, so a mapping (the
+    config file's ``nodes:``, ``ObservedWorkflow.personas``) or the run's metadata wins, for
+    the node span and for the calls inside it alike."""
+    from . import _guard
+    from ._context import current_frames
+
+    try:
+        return any(f.span.persona not in (None, name) for f in current_frames())
+    except Exception as exc:
+        if _guard.strict():
+            raise
+        _guard.report("persona", exc)
+        return False
 
 
 def _enter_spans(name: str) -> list[Callable[[], None]]:

@@ -92,10 +92,15 @@ def test_decorator_and_context_manager_with_a_plain_handler():
 def test_mapping_wins_over_decorator_and_outside_a_run():
     graph = review_graph().compile()
     tree, sink = run(graph, FeatureHooks(personas={"draft": "lead"}))
-    assert tree.one("draft", SpanKind.NODE).persona == "lead"
-    # the decorated body names "author": a switch there and back inside the node
+    draft = tree.one("draft", SpanKind.NODE)
+    assert draft.persona == "lead"
+    # the mapping wins for the calls inside the decorated body too; a `with persona(...)`
+    # block inside it still switches there and back
+    calls = [c.persona for c in tree.children(draft) if c.kind is SpanKind.LLM]
+    assert calls == ["lead", "reviewer", "reviewer", "lead"]
     pairs = switch_pairs(sink.records)
-    assert pairs[("lead", "author")] == 1 and pairs[("author", "lead")] == 1
+    assert ("lead", "author") not in pairs
+    assert pairs[("lead", "reviewer")] == 1 and pairs[("reviewer", "lead")] == 1
     assert current_persona() is None
     with persona("solo"):
         assert current_persona() == "solo"
