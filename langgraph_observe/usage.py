@@ -175,7 +175,9 @@ def usage_from_usage_metadata(um: Mapping[str, Any]) -> TokenUsage | None:
     ind = um.get("input_token_details")
     outd = um.get("output_token_details")
     cache_write = _detail(ind, "cache_creation")
-    if cache_write is None and ind:
+    if ind and not cache_write:
+        # Anthropic's writes by cache lifetime: newer langchain-anthropic reports them there
+        # and sets ``cache_creation`` to 0, older ones report both
         five = ind.get("ephemeral_5m_input_tokens")
         hour = ind.get("ephemeral_1h_input_tokens")
         if five is not None or hour is not None:
@@ -275,7 +277,10 @@ def _message_usage(gen: Any) -> TokenUsage | None:
 
 def _metadata_usage(gen: Any) -> TokenUsage | None:
     message = getattr(gen, "message", None)
-    found = _from_container(getattr(message, "response_metadata", None))
+    metadata = getattr(message, "response_metadata", None)
+    found = _from_container(metadata)
+    if found is None and metadata:  # counts at its top level (Ollama's eval counts)
+        found = usage_from_mapping(metadata)
     if found is not None:
         return found
     info = getattr(gen, "generation_info", None)
@@ -323,7 +328,8 @@ def _first_generation(response: Any) -> Any:
 
 
 def response_model(response: Any) -> str | None:
-    """The model name the provider answered with (``model_name``/``model``), if reported."""
+    """The model name the provider answered with (``model_name``, ``model`` or, for
+    Bedrock, ``model_id``), if reported."""
     llm_output = getattr(response, "llm_output", None)
     if llm_output:
         name = llm_output.get("model_name") or llm_output.get("model")
@@ -337,7 +343,7 @@ def response_model(response: Any) -> str | None:
         getattr(gen, "generation_info", None),
     ):
         if meta:
-            name = meta.get("model_name") or meta.get("model")
+            name = meta.get("model_name") or meta.get("model") or meta.get("model_id")
             if isinstance(name, str) and name:
                 return name
     return None

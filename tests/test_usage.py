@@ -200,6 +200,35 @@ def test_response_metadata_fallback():
     assert finish_reasons(result) == ["stop"]
 
 
+def test_anthropic_cache_writes_reported_by_lifetime_only():
+    """Newer langchain-anthropic puts writes under the 5-minute/1-hour keys and sets
+    ``cache_creation`` to 0; the writes still count (and are priced) as cache writes."""
+    details = {
+        "cache_read": 300,
+        "cache_creation": 0,
+        "ephemeral_5m_input_tokens": 50,
+        "ephemeral_1h_input_tokens": 150,
+    }
+    message = AIMessage(
+        content="hi",
+        usage_metadata={"input_tokens": 600, "output_tokens": 50, "total_tokens": 650,
+                        "input_token_details": details},
+    )  # fmt: skip
+    usage = usage_from_llm_result(chat_result(message))
+    assert (usage.cached_input_tokens, usage.cache_creation_tokens) == (300, 200)
+
+
+def test_counts_and_model_at_the_top_of_response_metadata():
+    ollama = AIMessage(
+        content="hi",
+        response_metadata={"model": "llama3.1", "prompt_eval_count": 10, "eval_count": 5},
+    )
+    usage = usage_from_llm_result(chat_result(ollama))
+    assert (usage.input_tokens, usage.output_tokens) == (10, 5)
+    bedrock = AIMessage(content="hi", response_metadata={"model_id": "anthropic.claude-v2"})
+    assert response_model(chat_result(bedrock)) == "anthropic.claude-v2"
+
+
 def test_no_usage_anywhere_is_none():
     assert usage_from_llm_result(chat_result(AIMessage(content="hi"))) is None
     assert usage_from_llm_result(LLMResult(generations=[])) is None
