@@ -269,23 +269,57 @@ class Dispatcher:
             for w in self._workers:
                 w.thread.join(max(0.0, deadline - time.monotonic()))
                 ok = ok and not w.thread.is_alive()
-            left_in_intake = sum(
-                1 for q in (self._intake, self._ready) for i in q if not isinstance(i, _Flush)
-            )
+            # What is still queued at the deadline is dropped, and taken out of the queues,
+            # so that a late worker cannot export it after it was counted.
+            left_in_intake = _take_records(self._intake) + _take_records(self._ready)
             for w in self._workers:
-                left = left_in_intake + sum(1 for i in w.queue if not isinstance(i, Marker))
+                left = left_in_intake + _take_records(w.queue)
                 if left:
                     self.health.drop(w.sink.name, "shutdown", left)
-                try:
-                    w.sink.shutdown(max(0.0, deadline - time.monotonic()))
-                except Exception as exc:
-                    _guard.report(f"sink {w.sink.name}.shutdown", exc)
+            for w in self._workers:
+                ok = _shut_down_sink(w, max(0.0, deadline - time.monotonic())) and ok
             _live.discard(self)
             return ok
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _take_records(q: deque[Any]) -> int:
+    """Empty ``q``; the number of records (not flush markers) it held."""
+    n = 0
+    while q:
+        try:
+            item = q.popleft()
+        except IndexError:
+            break
+        if isinstance(item, Marker):
+            item.done.set()  # nobody will flush it now
+        elif not isinstance(item, _Flush):
+            n += 1
+    return n
+
+
+def _shut_down_sink(worker: SinkWorker, timeout: float) -> bool:
+    """``Sink.shutdown`` with a hard time limit: on a helper thread, and only once the
+    sink's worker is done (a worker stuck in ``export`` holds what ``shutdown`` needs; the
+    sink is then shut down in the background when the export returns)."""
+    sink = worker.sink
+
+    def run(limit: float) -> None:
+        worker.thread.join()  # never shut a sink down under a running export
+        try:
+            sink.shutdown(limit)
+        except Exception as exc:
+            _guard.report(f"sink {sink.name}.shutdown", exc)
+
+    helper = threading.Thread(
+        target=run, args=(timeout,), name=f"langgraph-observe-{sink.name}-stop", daemon=True
+    )
+    helper.start()
+    helper.join(timeout)
+    return not helper.is_alive()
 
 
 _live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()

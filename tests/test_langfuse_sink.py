@@ -315,3 +315,18 @@ def test_a_batch_over_the_size_limit_is_split(
     spans = by_id(otlp_receiver, 5)
     assert sorted(spans) == sorted(r.span_id for r in make_trace())
     assert 1 < len(otlp_receiver.trace_headers) <= 5
+
+
+def test_shutdown_leaves_no_thread_behind(otlp_receiver: OTLPReceiver) -> None:
+    import threading
+
+    before = set(threading.enumerate())
+    pk, sk = keys()
+    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=2)
+    run_through_dispatcher(s, make_trace())
+    deadline = time.monotonic() + 5
+    left = [t for t in threading.enumerate() if t not in before]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left == [], [t.name for t in left]

@@ -159,7 +159,9 @@ class LangfuseSink(BaseSink):
         #: a trace is kept when the low 64 bits of its id fall below this (as OTel's
         #: TraceIdRatioBased sampler decides, so the same traces are kept everywhere)
         self._sample_bound = round(self.sample_rate * (1 << 64))
-        # The client sends scores; its own provider keeps it off the global one.
+        # The client sends scores; its own provider keeps it off the global one (and is
+        # shut down with the sink: the client leaves it running).
+        self._client_provider = tracer_provider_cls()
         self.client = langfuse.Langfuse(
             public_key=self.public_key,
             secret_key=secret,
@@ -167,7 +169,7 @@ class LangfuseSink(BaseSink):
             environment=environment,
             release=release,
             timeout=max(1, int(timeout_s)),
-            tracer_provider=tracer_provider_cls(),
+            tracer_provider=self._client_provider,
             **langfuse_kwargs,
         )
         auth = base64.b64encode(f"{self.public_key}:{secret}".encode()).decode("ascii")
@@ -354,6 +356,12 @@ class LangfuseSink(BaseSink):
         self._poster.close()
         resources = getattr(self.client, "_resources", None)
         self.client.shutdown()
+        self._client_provider.shutdown()
+        # the client's prompt cache keeps a thread of its own (no public way to stop it)
+        tasks = getattr(getattr(resources, "prompt_cache", None), "_task_manager", None)
+        stop_tasks = getattr(tasks, "shutdown", None)
+        if callable(stop_tasks):
+            stop_tasks()
         # let a later sink with the same key start afresh instead of reusing a
         # shut-down Langfuse resource manager
         instances = getattr(type(resources), "_instances", None)

@@ -49,6 +49,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
+from .._guard import report
 from ..events import Record, SpanKind, SpanRecord, SpanStatus
 from ._otel_attrs import attributes_of, checked_span_attributes, operation_name, span_name
 from ._otel_flush import BoundedFlush
@@ -135,7 +136,10 @@ class OTelSink(BaseSink):
         for record in records:
             if isinstance(record, SpanRecord):
                 operation = operation_name(record)
-                self._metrics.record(record, operation)
+                try:
+                    self._metrics.record(record, operation)
+                except Exception as exc:  # a broken meter must not cost the spans
+                    report(f"sink {self.name}: recording metrics", exc)
                 if self._sdk_queue.full():  # the SDK would drop it: count it, skip the work
                     if self.health is not None:
                         self.health.drop(self.name, "sdk_queue_full")

@@ -6,6 +6,8 @@ upsert, so a re-delivered record replaces its earlier row instead of adding one.
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import sqlite3
 import threading
@@ -38,6 +40,8 @@ from .statements import (
 )
 
 __all__ = ["StoreWriter"]
+
+logger = logging.getLogger("langgraph_observe")
 
 
 #: Bound in place of ``None``: SQLite stores a NaN as NULL, and a float skips the
@@ -314,11 +318,28 @@ class StoreWriter:
         self.path = Path(path)
         self.retries = retries
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  #: (device, inode) of the open file
         self.rows_per_statement = 1
         self._lock = threading.Lock()
         self._encode = _Json()
 
+    def _same_file(self) -> bool:
+        """True while the open connection's file is still the one at ``path`` (not
+        deleted, not replaced, e.g. by a clean-up job or a test)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._file
+
     def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and not self._same_file():
+            logger.warning(
+                "langgraph-observe: the local store %s was deleted or replaced; opening it again",
+                self.path,
+            )
+            self._conn.close()
+            self._conn = None
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
@@ -329,6 +350,8 @@ class StoreWriter:
                 conn.close()
                 raise
             self._conn = conn
+            st = os.stat(self.path)
+            self._file = (st.st_dev, st.st_ino)
             self.rows_per_statement = rows_per_statement(conn)
         return self._conn
 
