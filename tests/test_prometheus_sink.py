@@ -251,3 +251,35 @@ def test_core_import_leaves_prometheus_client_out():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_dropped_counts_of_a_handler_that_is_gone_are_kept():
+    import gc
+    import weakref
+
+    from langgraph_observe import CallbackHandler
+    from langgraph_observe.testing import InMemorySink
+
+    from . import graphs
+
+    registry = CollectorRegistry()
+
+    def dropped() -> float:
+        text = generate_latest(registry).decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(f"{PREFIX}spans_dropped_total{{")
+        )
+
+    def one_handler() -> tuple[float, weakref.ref]:
+        handler = CallbackHandler(sinks=[PrometheusSink(registry=registry), InMemorySink()])
+        handler.shutdown(5)
+        graphs.linear_graph().invoke({"log": []}, {"callbacks": [handler]})  # dropped: closed
+        return dropped(), weakref.ref(handler.health)
+
+    while_alive, health = one_handler()
+    assert while_alive > 0
+    gc.collect()
+    assert health() is None  # the handler and its counters are gone
+    assert dropped() == while_alive  # and the counter did not go down

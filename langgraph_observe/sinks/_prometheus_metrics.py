@@ -60,20 +60,37 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
 
 
 class HealthCollector:
-    """Reads every bound :class:`Health` when the registry is scraped."""
+    """Reads every bound :class:`Health` when the registry is scraped. The counts of a
+    handler that is gone are kept, so the counters never go down (Prometheus would read a
+    fall as a reset)."""
 
     def __init__(self) -> None:
         self._healths: weakref.WeakSet[Health] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._retired_dropped: dict[tuple[str, str], int] = {}
+        self._retired_errors: dict[str, int] = {}
 
     def add(self, health: Health) -> None:
+        if health in self._healths:
+            return
         self._healths.add(health)
+        # the finalizer keeps the counter dicts (not the Health) for when it is gone
+        weakref.finalize(health, self._retire, health.dropped, health.export_errors)
+
+    def _retire(self, dropped: dict[tuple[str, str], int], errors: dict[str, int]) -> None:
+        with self._lock:
+            for key, n in dropped.items():
+                self._retired_dropped[key] = self._retired_dropped.get(key, 0) + n
+            for sink, n in errors.items():
+                self._retired_errors[sink] = self._retired_errors.get(sink, 0) + n
 
     def describe(self) -> list[Metric]:
         return list(self._families())
 
     def collect(self) -> Iterator[Metric]:
-        dropped: dict[tuple[str, str], int] = {}
-        errors: dict[str, int] = {}
+        with self._lock:
+            dropped = dict(self._retired_dropped)
+            errors = dict(self._retired_errors)
         depths: dict[str, int] = {}
         for health in list(self._healths):
             snap = health.snapshot()
