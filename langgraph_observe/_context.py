@@ -83,11 +83,18 @@ def current_frames(run_manager: Any = None) -> list[Frame]:
 
 
 def push_frames(frames: list[Frame]) -> Any:
-    """Make ``frames`` (one per tracer) the innermost level; returns a token for
+    """Make ``frames`` (one per tracer) the innermost level; returns the level, for
     :func:`pop_frames`."""
-    return _steps.set((*_steps.get(), tuple(frames)))
+    level = tuple(frames)
+    _steps.set((*_steps.get(), level))
+    return level
 
 
-def pop_frames(token: Any) -> None:
-    """Undo :func:`push_frames` (in the same context)."""
-    _steps.reset(token)
+def pop_frames(level: Any) -> None:
+    """Take the level :func:`push_frames` returned off the stack, wherever it is now:
+    steps may end in another order than they began."""
+    stack = _steps.get()
+    if stack and stack[-1] is level:
+        _steps.set(stack[:-1])
+    elif any(item is level for item in stack):
+        _steps.set(tuple(item for item in stack if item is not level))

@@ -186,7 +186,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}retriever_duration_seconds",
         "histogram",
-        "Duration of retriever calls.",
+        "Duration of retriever calls (a RAG search step, rag.search, counts as one too).",
         ("workflow", "retriever"),
         "SpanRecord kind=retriever",
         "seconds",

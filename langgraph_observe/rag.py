@@ -40,7 +40,6 @@ know our sub-steps).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -173,8 +172,7 @@ class SubStep:
         opened, self._opened = self._opened, []
         if not opened:
             return
-        with contextlib.suppress(ValueError):  # closed in another context than opened in
-            pop_frames(self._token)
+        pop_frames(self._token)
         for frame in opened:
             if exc is not None:
                 frame.span.attrs.update(self.attributes)
@@ -194,6 +192,7 @@ class SubStep:
                 template.kind,
                 model=template.model,
                 run_manager=kwargs.get("run_manager"),
+                inputs=template.inputs,
                 **dict(template.attributes),
             )
 
@@ -224,8 +223,15 @@ def step(name: str, kind: SpanKind | str = SpanKind.STEP, **kwargs: Any) -> SubS
     return SubStep(name, SpanKind(kind), **kwargs)
 
 
+def _bare(name: Any, default: str, kind: SpanKind) -> Any:
+    """``@rag.search`` used without parentheses: the function, wrapped with the defaults."""
+    return SubStep(default, kind)(name)
+
+
 def embedding(name: str = "embed", *, model: str | None = None, **kwargs: Any) -> SubStep:
     """An embedding call (priced from :meth:`SubStep.usage` and ``model``)."""
+    if callable(name):
+        return _bare(name, "embed", SpanKind.EMBEDDING)  # type: ignore[no-any-return]
     return SubStep(name, SpanKind.EMBEDDING, model=model, **kwargs)
 
 
@@ -233,6 +239,8 @@ def search(
     name: str = "search", *, query: str | None = None, top_k: int | None = None, **kwargs: Any
 ) -> SubStep:
     """A vector or keyword search."""
+    if callable(name):
+        return _bare(name, "search", SpanKind.RETRIEVER)  # type: ignore[no-any-return]
     return SubStep(name, SpanKind.RETRIEVER, query=query, top_k=top_k, **kwargs)
 
 
@@ -244,6 +252,8 @@ def rerank(
     **kwargs: Any,
 ) -> SubStep:
     """A rerank of retrieved documents."""
+    if callable(name):
+        return _bare(name, "rerank", SpanKind.RERANK)  # type: ignore[no-any-return]
     return SubStep(name, SpanKind.RERANK, documents_in=documents_in, top_k=top_k, **kwargs)
 
 
@@ -251,6 +261,8 @@ def format_context(
     name: str = "format", *, documents_in: int | None = None, **kwargs: Any
 ) -> SubStep:
     """Formatting documents into a prompt context."""
+    if callable(name):
+        return _bare(name, "format", SpanKind.FORMAT)  # type: ignore[no-any-return]
     return SubStep(name, SpanKind.FORMAT, documents_in=documents_in, **kwargs)
 
 

@@ -184,3 +184,49 @@ def test_sub_steps_take_the_persona_and_do_nothing_outside_a_run():
         return [x, x]
 
     assert plain(1) == [1, 1]
+
+
+def _one_trace(node_fn):
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink])
+    graph_of(node_fn).invoke({"log": []}, config={"callbacks": [handler]})
+    handler.shutdown()
+    assert handler.tracer.open_runs == 0
+    (tree,) = sink.traces().values()  # one trace: no step escaped into a trace of its own
+    return tree
+
+
+def test_steps_may_end_in_another_order_than_they_began():
+    def node(state):
+        outer, inner = rag.search("A"), rag.rerank("B")
+        outer.__enter__()
+        inner.__enter__()
+        outer.__exit__(None, None, None)
+        inner.__exit__(None, None, None)
+        with rag.format_context("after"):
+            pass
+        return {"log": ["x"]}
+
+    tree = _one_trace(node)
+    (after,) = [s for s in tree.spans if s.name == "after"]
+    assert tree.parent(after).kind is SpanKind.NODE
+
+
+def test_decorators_without_parentheses_and_with_inputs():
+    @rag.search
+    def find():
+        return ["d1", "d2"]
+
+    @rag.step("prepare", inputs={"a": 1})
+    def prepare():
+        return "ready"
+
+    def node(state):
+        assert find() == ["d1", "d2"] and prepare() == "ready"
+        return {"log": ["x"]}
+
+    tree = _one_trace(node)
+    by_name = {s.name: s for s in tree.spans}
+    assert by_name["search"].kind is SpanKind.RETRIEVER
+    assert by_name["search"].attributes["langgraph.rag.documents_out"] == 2
+    assert by_name["prepare"].input.text == '{"a":1}'
