@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import calendar
 import math
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ._utc_windows import NS, day_start, epoch_ns, month_start, ns, utc
 from .store import LocalStore
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "tenant_summary",
 ]
 
-_NS = 1_000_000_000
 _MODEL_CALLS = "kind IN ('llm', 'embedding')"
 _TOTAL = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
 _STALE_RUNNING_S = 24 * 3600  # a "running" trace older than this is counted as abandoned
@@ -51,26 +50,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     rank = (len(ordered) - 1) * q / 100.0
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _now_ns(now: datetime | None) -> int:
-    return time.time_ns() if now is None else int(now.timestamp() * _NS)
-
-
-def _utc(now: datetime | None) -> datetime:
-    return datetime.now(timezone.utc) if now is None else now.astimezone(timezone.utc)
-
-
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _month_start(now: datetime) -> datetime:
-    return _day_start(now).replace(day=1)
-
-
-def _ns(moment: datetime) -> int:
-    return int(moment.timestamp()) * _NS
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -93,7 +72,7 @@ def _run_stats(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         ok += r["status"] == "ok"
         failed += r["status"] == "error"
         if r["end_ns"] is not None:
-            durations.append((r["end_ns"] - r["start_ns"]) / _NS)
+            durations.append((r["end_ns"] - r["start_ns"]) / NS)
     return {
         "runs": runs,
         "finished": finished,
@@ -123,18 +102,18 @@ def realtime_summary(
 ) -> dict[str, Any]:
     """Runs started in the last ``window_s`` seconds (count, success and error rate, p50/p95
     duration), tokens and cost since UTC midnight, and the runs in progress now."""
-    moment = _utc(now)
-    now_ns = _now_ns(moment)
+    moment = utc(now)
+    now_ns = epoch_ns(moment)
     recent = store.query(
         "SELECT status, start_ns, end_ns FROM traces WHERE start_ns >= ? AND start_ns < ?",
-        [now_ns - window_s * _NS, now_ns],
+        [now_ns - window_s * NS, now_ns],
     )
     in_progress = store.query(
         "SELECT count(*) AS n FROM traces WHERE status = 'running' AND start_ns >= ? "
         "AND start_ns < ?",
-        [now_ns - _STALE_RUNNING_S * _NS, now_ns],
+        [now_ns - _STALE_RUNNING_S * NS, now_ns],
     )
-    day_ns = _ns(_day_start(moment))
+    day_ns = ns(day_start(moment))
     today = _usage_between(store, day_ns, now_ns)
     runs_today = store.query(
         "SELECT count(*) AS n FROM traces WHERE start_ns >= ? AND start_ns < ?", [day_ns, now_ns]
@@ -189,8 +168,8 @@ def _is_number(score: Mapping[str, Any]) -> bool:
 def tenant_summary(store: LocalStore, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per tenant (``""`` for runs without one), this month: runs, success rate, cost today
     and this month, tokens this month, gate pass rate and mean score."""
-    moment = _utc(now)
-    month_ns, day_ns, now_ns = _ns(_month_start(moment)), _ns(_day_start(moment)), _now_ns(moment)
+    moment = utc(now)
+    month_ns, day_ns, now_ns = ns(month_start(moment)), ns(day_start(moment)), epoch_ns(moment)
     traces = store.query(
         "SELECT coalesce(tenant, '') AS tenant, status, start_ns, end_ns FROM traces "
         "WHERE start_ns >= ? AND start_ns < ?",
@@ -250,7 +229,7 @@ def _span_groups(
         grouped[(s["workflow"], s["key"])].append(s)
     out = []
     for (workflow, key), rows in sorted(grouped.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
-        latencies = [(r["end_ns"] - r["start_ns"]) / _NS for r in rows]
+        latencies = [(r["end_ns"] - r["start_ns"]) / NS for r in rows]
         ok = sum(r["status"] == "ok" for r in rows)
         failed = sum(r["status"] == "error" for r in rows)
         c = cost_of.get((workflow, key), {"calls": 0, "tokens": 0, "cost": 0.0})
@@ -278,9 +257,9 @@ def node_summary(
     """Per workflow and node over the last ``days``: node executions (every attempt counts),
     errors, success rate, latency p50/p95/p99 and the model calls, tokens and cost spent
     inside the node."""
-    moment = _utc(now)
+    moment = utc(now)
     return _span_groups(
-        store, "node", ("node",), _ns(moment - timedelta(days=days)), _now_ns(moment)
+        store, "node", ("node",), ns(moment - timedelta(days=days)), epoch_ns(moment)
     )
 
 
@@ -289,9 +268,9 @@ def persona_summary(
 ) -> list[dict[str, Any]]:
     """Per workflow and persona (agent) over the last ``days``: the node executions run under
     the persona, their success rate and latency, and the persona's model calls, tokens, cost."""
-    moment = _utc(now)
-    since = _ns(moment - timedelta(days=days))
-    return _span_groups(store, "persona", ("node",), since, _now_ns(moment))
+    moment = utc(now)
+    since = ns(moment - timedelta(days=days))
+    return _span_groups(store, "persona", ("node",), since, epoch_ns(moment))
 
 
 def _cost_by_period(
@@ -312,9 +291,9 @@ def cost_daily(
 ) -> list[dict[str, Any]]:
     """Cost, tokens and model calls per UTC day for the last ``days`` days (oldest first,
     today included, days without calls as zeros)."""
-    moment = _utc(now)
-    first = _day_start(moment) - timedelta(days=days - 1)
-    found = _cost_by_period(store, "%Y-%m-%d", _ns(first), _now_ns(moment))
+    moment = utc(now)
+    first = day_start(moment) - timedelta(days=days - 1)
+    found = _cost_by_period(store, "%Y-%m-%d", ns(first), epoch_ns(moment))
     out = []
     for i in range(days):
         day = (first + timedelta(days=i)).date().isoformat()
@@ -328,8 +307,8 @@ def cost_monthly(
     store: LocalStore, *, months: int = 12, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Cost, tokens and model calls per UTC month for the last ``months`` months."""
-    moment = _utc(now)
-    start = _month_start(moment)
+    moment = utc(now)
+    start = month_start(moment)
     keys = []
     year, month = start.year, start.month
     for _ in range(months):
@@ -337,7 +316,7 @@ def cost_monthly(
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     keys.reverse()
     first = datetime(int(keys[0][:4]), int(keys[0][5:]), 1, tzinfo=timezone.utc)
-    found = _cost_by_period(store, "%Y-%m", _ns(first), _now_ns(moment))
+    found = _cost_by_period(store, "%Y-%m", ns(first), epoch_ns(moment))
     out = []
     for key in keys:
         r = found.get(key, {"calls": 0, "tokens": 0, "cost": 0.0})
@@ -349,11 +328,11 @@ def cost_monthly(
 def cost_forecast(store: LocalStore, *, now: datetime | None = None) -> dict[str, Any]:
     """Month-to-date cost and a month-end forecast: month-to-date plus the average cost per
     elapsed day (today counted as a fraction of a day) times the time left in the month."""
-    moment = _utc(now)
-    start = _month_start(moment)
+    moment = utc(now)
+    start = month_start(moment)
     days_in_month = calendar.monthrange(moment.year, moment.month)[1]
     elapsed_days = max((moment - start).total_seconds() / 86400.0, 1e-9)
-    spent = _usage_between(store, _ns(start), _now_ns(moment))
+    spent = _usage_between(store, ns(start), epoch_ns(moment))
     per_day = spent["cost_usd"] / elapsed_days
     remaining_days = days_in_month - elapsed_days
     return {
@@ -372,11 +351,11 @@ def quality_summary(
 ) -> dict[str, Any]:
     """Gate pass rates (scores with a pass/fail verdict) and mean numeric scores per score
     name over the last ``days``."""
-    moment = _utc(now)
+    moment = utc(now)
     rows = store.query(
         "SELECT name, source, value, data_type, passed FROM scores "
         "WHERE time_ns >= ? AND time_ns < ?",
-        [_ns(moment - timedelta(days=days)), _now_ns(moment)],
+        [ns(moment - timedelta(days=days)), epoch_ns(moment)],
     )
     gates: dict[str, list[bool]] = defaultdict(list)
     scores: dict[str, list[float]] = defaultdict(list)

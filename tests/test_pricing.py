@@ -451,9 +451,9 @@ def test_the_default_handler_prices_the_model_the_provider_answered_with():
 
 
 def test_unknown_model_names_are_bounded(caplog, monkeypatch):
-    from langgraph_observe import pricing
+    from langgraph_observe import _unknown_models, pricing
 
-    monkeypatch.setattr(pricing, "MAX_UNKNOWN_MODELS", 5)
+    monkeypatch.setattr(_unknown_models, "MAX_UNKNOWN_MODELS", 5)
     unknown = pricing.UnknownModels()
     with caplog.at_level("WARNING", logger="langgraph_observe"):
         for i in range(50):
