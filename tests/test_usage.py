@@ -11,7 +11,6 @@ from langgraph_observe.usage import (
     finish_reasons,
     response_model,
     usage_from_llm_result,
-    usage_from_mapping,
 )
 
 pytestmark = pytest.mark.unit
@@ -134,35 +133,6 @@ def test_anthropic_style_usage_is_normalised_to_include_cache():
     assert response_model(result) == "claude-3-5-sonnet-20241022"
 
 
-def test_raw_layouts_of_other_providers():
-    bedrock = usage_from_mapping(
-        {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15, "cacheReadInputTokens": 90}
-    )
-    assert (bedrock.input_tokens, bedrock.cached_input_tokens) == (100, 90)
-    gemini = usage_from_mapping(
-        {
-            "prompt_token_count": 40,
-            "candidates_token_count": 10,
-            "thoughts_token_count": 25,
-            "total_token_count": 75,
-            "cached_content_token_count": 30,
-        }
-    )
-    assert (gemini.input_tokens, gemini.output_tokens, gemini.reasoning_tokens) == (40, 35, 25)
-    assert gemini.cached_input_tokens == 30
-    responses = usage_from_mapping(
-        {
-            "input_tokens": 80,
-            "output_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 64},
-            "output_tokens_details": {"reasoning_tokens": 4},
-        }
-    )
-    assert (responses.input_tokens, responses.cached_input_tokens) == (80, 64)
-    assert responses.reasoning_tokens == 4
-    assert usage_from_mapping({"unrelated": 1}) is None
-
-
 def test_generation_info_fallback_for_completion_models():
     result = LLMResult(
         generations=[
@@ -198,35 +168,6 @@ def test_response_metadata_fallback():
     assert usage_from_llm_result(result).total_tokens == 5
     assert response_model(result) == "mistral-large-2411"
     assert finish_reasons(result) == ["stop"]
-
-
-def test_anthropic_cache_writes_reported_by_lifetime_only():
-    """Newer langchain-anthropic puts writes under the 5-minute/1-hour keys and sets
-    ``cache_creation`` to 0; the writes still count (and are priced) as cache writes."""
-    details = {
-        "cache_read": 300,
-        "cache_creation": 0,
-        "ephemeral_5m_input_tokens": 50,
-        "ephemeral_1h_input_tokens": 150,
-    }
-    message = AIMessage(
-        content="hi",
-        usage_metadata={"input_tokens": 600, "output_tokens": 50, "total_tokens": 650,
-                        "input_token_details": details},
-    )  # fmt: skip
-    usage = usage_from_llm_result(chat_result(message))
-    assert (usage.cached_input_tokens, usage.cache_creation_tokens) == (300, 200)
-
-
-def test_counts_and_model_at_the_top_of_response_metadata():
-    ollama = AIMessage(
-        content="hi",
-        response_metadata={"model": "llama3.1", "prompt_eval_count": 10, "eval_count": 5},
-    )
-    usage = usage_from_llm_result(chat_result(ollama))
-    assert (usage.input_tokens, usage.output_tokens) == (10, 5)
-    bedrock = AIMessage(content="hi", response_metadata={"model_id": "anthropic.claude-v2"})
-    assert response_model(chat_result(bedrock)) == "anthropic.claude-v2"
 
 
 def test_no_usage_anywhere_is_none():
