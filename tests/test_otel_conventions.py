@@ -15,6 +15,8 @@ from .otlp_receiver import require
 
 require("opentelemetry.sdk.trace")
 
+from opentelemetry import trace  # noqa: E402
+
 from langgraph_observe.sinks.otel import OTelSink  # noqa: E402
 
 from .test_otel_sink import MS, T0, make_trace, memory, run_through_dispatcher  # noqa: E402
@@ -70,3 +72,44 @@ def test_retrieval_and_subgraph_span_names(memory: Any) -> None:
     assert retrieval["gen_ai.retrieval.query.text"] == "refund policy"
     assert by_name["invoke_agent researcher"][sc.GEN_AI_AGENT_NAME] == "researcher"
     assert by_name["invoke_agent helper_graph"][sc.GEN_AI_AGENT_NAME] == "helper_graph"
+
+
+@pytest.mark.unit
+def test_genai_attributes_and_names(memory: Any) -> None:
+    tp, exporter, mp, _ = memory
+    run_through_dispatcher(OTelSink(tp, mp), make_trace())
+    by_name = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(by_name) == {
+        "chat gpt-4o",
+        "execute_tool search",
+        "invoke_workflow support",
+        "agent",
+        "tools",
+    }
+    chat = by_name["chat gpt-4o"]
+    assert chat.kind is trace.SpanKind.CLIENT
+    a = chat.attributes
+    assert a[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert a[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert a[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (120, 30)
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 20
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 5
+    assert a["gen_ai.response.time_to_first_chunk"] == 0.01
+    assert sc.LG_USAGE_CACHED_INPUT not in a and sc.LG_TIME_TO_FIRST_TOKEN not in a
+    assert a[sc.LG_COST_USD] == pytest.approx(0.0006)
+    assert a[sc.LG_PERSONA] == "researcher" and a[sc.GEN_AI_AGENT_NAME] == "researcher"
+    assert a[sc.LG_NODE] == "agent" and a[sc.LG_WORKFLOW] == "support"
+    assert a[sc.LG_TENANT] == "acme" and a[sc.GEN_AI_CONVERSATION_ID] == "s-1"
+    assert a[sc.LG_INVOCATION_PARAMS] == '{"temperature":0.2}'
+    assert [e.name for e in chat.events] == ["first_token"]
+    tool = by_name["execute_tool search"].attributes
+    assert tool[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
+    assert tool[sc.GEN_AI_TOOL_NAME] == "search" and tool[sc.GEN_AI_TOOL_CALL_ID] == "call_1"
+    root = by_name["invoke_workflow support"].attributes
+    assert root[sc.GEN_AI_OPERATION_NAME] == "invoke_workflow"
+    assert root["gen_ai.workflow.name"] == "support"
+    assert sc.GEN_AI_AGENT_NAME not in root  # the workflow has no persona
+    assert sc.GEN_AI_OPERATION_NAME not in by_name["tools"].attributes
+    assert by_name["tools"].attributes[sc.LG_STEP] == 2
