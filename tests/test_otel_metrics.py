@@ -100,3 +100,37 @@ def test_a_full_cache_starts_over_with_the_right_labels(monkeypatch: pytest.Monk
     durations = [a for n, _, a in meter.calls if n == "gen_ai.client.operation.duration"]
     assert [d[sc.GEN_AI_REQUEST_MODEL] for d in durations] == models
     assert len(metrics._genai) <= 2
+
+
+def test_streamed_calls_record_their_time_to_first_chunk() -> None:
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    metrics = GenAIMetrics(mp.get_meter("t"))
+    streamed = llm()
+    streamed = dataclasses.replace(
+        streamed, attributes={**streamed.attributes, sc.LG_TIME_TO_FIRST_TOKEN: 0.25}
+    )
+    failed = llm("TimeoutError")
+    failed = dataclasses.replace(
+        failed, attributes={**failed.attributes, sc.LG_TIME_TO_FIRST_TOKEN: 0.5}
+    )
+    plain = llm()
+    plain = dataclasses.replace(
+        plain,
+        attributes={k: v for k, v in plain.attributes.items() if k != sc.LG_TIME_TO_FIRST_TOKEN},
+    )
+    for record in (streamed, plain, failed):  # the unstreamed call adds no point
+        metrics.record(record, "chat")
+    first_chunk = {
+        p.attributes.get("error.type"): (p.count, p.sum)
+        for p in points(reader, "gen_ai.client.operation.time_to_first_chunk")
+    }
+    assert first_chunk == {None: (1, 0.25), "TimeoutError": (1, 0.5)}
+    (point,) = [
+        p
+        for p in points(reader, "gen_ai.client.operation.time_to_first_chunk")
+        if "error.type" not in p.attributes
+    ]
+    assert point.attributes[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert point.attributes[sc.GEN_AI_OPERATION_NAME] == "chat"
+    mp.shutdown()

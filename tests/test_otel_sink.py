@@ -317,9 +317,17 @@ def test_otlp_http_export_to_loopback_receiver(otlp_receiver: OTLPReceiver) -> N
     assert {
         "gen_ai.client.token.usage",
         "gen_ai.client.operation.duration",
+        "gen_ai.client.operation.time_to_first_chunk",
         "langgraph.workflow.duration",
         "langgraph.node.duration",
     } <= names
+    first_chunk = next(
+        m
+        for m in otlp_receiver.metrics
+        if m["name"] == "gen_ai.client.operation.time_to_first_chunk"
+    )
+    assert first_chunk["unit"] == "s"
+    assert [p["sum"] for p in first_chunk["points"]] == [pytest.approx(0.01)]
     usage = next(m for m in otlp_receiver.metrics if m["name"] == "gen_ai.client.token.usage")
     assert usage["unit"] == "{token}" and usage["type"] == "histogram"
     assert sum(p["sum"] for p in usage["points"]) == 150

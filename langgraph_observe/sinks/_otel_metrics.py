@@ -1,4 +1,4 @@
-"""The OTel sink's GenAI metrics: the four histograms and what each record adds to them.
+"""The OTel sink's GenAI metrics: the five histograms and what each record adds to them.
 
 Recording is most of the sink's cost besides the spans: the SDK cleans, copies and hashes
 the attribute dict of every ``record()`` call. What can be saved here is saved: the label
@@ -73,6 +73,12 @@ class GenAIMetrics:
             description="Duration of GenAI operations.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self._time_to_first_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time from a streamed GenAI operation's start to its first chunk.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         self._workflow_duration = meter.create_histogram(
             "langgraph.workflow.duration",
             unit="s",
@@ -95,6 +101,9 @@ class GenAIMetrics:
         if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
             labels, input_labels, output_labels = self._genai_labels(record, operation)
             self._op_duration.record(record.duration_s, labels)
+            first_chunk = record.attributes.get(sc.LG_TIME_TO_FIRST_TOKEN)
+            if first_chunk is not None:
+                self._time_to_first_chunk.record(first_chunk, labels)
             usage = record.usage
             if usage is None:
                 return

@@ -32,6 +32,8 @@ Metrics (low-cardinality attributes only):
   ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.token.type`` (input/output).
 * ``gen_ai.client.operation.duration`` (histogram, ``s``): ``gen_ai.operation.name``,
   ``gen_ai.provider.name``, ``gen_ai.request.model``, ``error.type`` (on failure).
+* ``gen_ai.client.operation.time_to_first_chunk`` (histogram, ``s``): streamed model calls
+  only; the same attributes as the duration.
 * ``langgraph.workflow.duration`` (histogram, ``s``): ``langgraph.workflow``, ``error.type``.
 * ``langgraph.node.duration`` (histogram, ``s``): ``langgraph.workflow``, ``langgraph.node``,
   ``error.type``.
