@@ -111,7 +111,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     cli = _cli_command()
     print("look further:", file=out)
     print(f"  {cli} traces list{flag}", file=out)
-    print(f"  {cli} traces show {result.trace_id[:8]}{flag}", file=out)
+    print(f"  {cli} traces show {result.trace_id}{flag}", file=out)
     print(f"  {cli} serve{flag}   # /metrics and JSON analytics on 127.0.0.1:9465", file=out)
     print(
         f"  {Path(sys.executable)} -c 'from langgraph_observe import explore; "

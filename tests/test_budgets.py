@@ -195,6 +195,38 @@ def test_day_window_survives_handlers_on_one_store(tmp_path, monkeypatch):
     second.shutdown()
 
 
+def test_a_warned_window_stays_warned_in_the_store_and_after_a_restart(tmp_path, monkeypatch):
+    """The update that crosses ``warn_at`` is the only one with ``warned``; the store keeps
+    the flag set for the window, so a new handler on the same day does not warn again."""
+    db = tmp_path / "warned.db"
+    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")
+    config = {
+        "personas": {"writer": {"budget_tokens": 100, "window": "day", "warn_at": 0.2}},
+        "nodes": {"talk": "writer"},
+        "store": str(db),
+    }
+    graph = one_node_graph(graphs.chat_model("ok", 10, 5))
+    warnings: list[BudgetUpdate] = []
+
+    def run_three_times() -> None:
+        handler = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
+        handler.tracer.hooks.budgets.on_warning = warnings.append
+        for _ in range(3):
+            graph.invoke({"log": []}, config={"callbacks": [handler]})
+        handler.shutdown()
+
+    run_three_times()  # 15, 30 (crosses 20 %), then 45 tokens of 100
+    assert len(warnings) == 1
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+    assert (row["used_tokens"], row["warned"]) == (45, 1)
+    run_three_times()  # 60, 75, 90 tokens: already warned today
+    assert len(warnings) == 1
+    with LocalStore(db) as store:
+        (row,) = store.budget_usage()
+    assert (row["used_tokens"], row["warned"]) == (90, 1)
+
+
 @pytest.mark.e2e
 def test_day_window_shared_with_another_process(tmp_path):
     db = tmp_path / "shared.db"

@@ -91,7 +91,7 @@ def test_demo_command_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     with LocalStore(tmp_path / "env.db") as store:
         [trace] = store.traces()
     assert f"trace {trace['trace_id']}  {WORKFLOW}  ok" in out
-    assert f"langgraph-observe traces show {trace['trace_id'][:8]}" in out
+    assert f"langgraph-observe traces show {trace['trace_id']}" in out
     metrics = tmp_path / "metrics.prom"
     assert f"metrics: {metrics}" in out
     text = metrics.read_text()

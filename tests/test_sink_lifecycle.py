@@ -71,11 +71,16 @@ def test_shutdown_keeps_its_time_limit_and_drops_are_never_exported_later():
 
 
 def test_a_store_deleted_under_the_writer_is_opened_again(tmp_path, caplog):
+    """The writer, and a reader kept open (as ``serve`` keeps one), both follow the path
+    to the new file."""
     path = tmp_path / "traces.db"
     handler = CallbackHandler(sinks=[LocalStoreSink(path)])
     graph = graphs.linear_graph()
     graph.invoke({"log": []}, {"callbacks": [handler]})
+    graph.invoke({"log": []}, {"callbacks": [handler]})
     assert handler.flush(5)
+    reader = LocalStore(path)
+    assert len(reader.traces()) == 2
     for leftover in tmp_path.iterdir():
         leftover.unlink()
     with caplog.at_level("WARNING", logger="langgraph_observe"):
@@ -85,6 +90,8 @@ def test_a_store_deleted_under_the_writer_is_opened_again(tmp_path, caplog):
     assert any("deleted or replaced" in r.getMessage() for r in caplog.records)
     with LocalStore(path) as store:
         assert len(store.traces()) == 1  # the run after the deletion
+    assert len(reader.traces()) == 1
+    reader.close()
 
 
 def test_a_broken_meter_does_not_cost_the_spans():

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .schema import connect
+from .schema import connect, file_identity
 
 __all__ = ["LocalStore", "TraceNotFound"]
 
@@ -76,6 +76,7 @@ class LocalStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else Settings.resolve().store_path
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  #: (device, inode) of the open file
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -102,11 +103,16 @@ class LocalStore:
         """Run a read-only SQL query; rows as dicts (JSON columns decoded). Empty when the
         file does not exist or holds no tables yet."""
         with self._lock:
+            identity = file_identity(self.path)
+            if self._conn is not None and identity != self._file:  # deleted or replaced
+                self._conn.close()
+                self._conn = None
             if self._conn is None:
-                if not self.exists:
+                if identity is None or not self.exists:
                     return []
                 self._conn = connect(self.path, readonly=True)
                 self._conn.row_factory = sqlite3.Row
+                self._file = identity
             try:
                 rows = self._conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.OperationalError as exc:

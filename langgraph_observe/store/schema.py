@@ -17,6 +17,7 @@ the schema version. Tables:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -165,6 +166,16 @@ FROM budget_usage_v1
 
 class StoreSchemaError(RuntimeError):
     """The file was written by a newer version of the library (unknown schema)."""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, None when there is none: a connection
+    opened on another identity reads a deleted or replaced file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

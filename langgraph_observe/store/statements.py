@@ -143,6 +143,8 @@ ON CONFLICT (persona, window, window_key, tenant, counter) DO UPDATE SET
     time_ns = excluded.time_ns, used_tokens = excluded.used_tokens,
     budget_tokens = excluded.budget_tokens, used_usd = excluded.used_usd,
     budget_usd = excluded.budget_usd, workflow = excluded.workflow,
-    trace_id = excluded.trace_id, warned = excluded.warned, exceeded = excluded.exceeded
+    trace_id = excluded.trace_id,
+    warned = MAX(budget_counters.warned, excluded.warned),
+    exceeded = MAX(budget_counters.exceeded, excluded.exceeded)
 WHERE excluded.time_ns >= budget_counters.time_ns
 """

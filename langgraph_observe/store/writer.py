@@ -7,7 +7,6 @@ upsert, so a re-delivered record replaces its earlier row instead of adding one.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sqlite3
 import threading
@@ -28,7 +27,7 @@ from ..events import (
     TraceContext,
     WorkflowStarted,
 )
-from .schema import connect, ensure_schema
+from .schema import connect, ensure_schema, file_identity
 from .statements import (
     BUDGET_SQL,
     SCORE_SQL,
@@ -326,11 +325,7 @@ class StoreWriter:
     def _same_file(self) -> bool:
         """True while the open connection's file is still the one at ``path`` (not
         deleted, not replaced, e.g. by a clean-up job or a test)."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        return (st.st_dev, st.st_ino) == self._file
+        return file_identity(self.path) == self._file
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and not self._same_file():
@@ -350,8 +345,7 @@ class StoreWriter:
                 conn.close()
                 raise
             self._conn = conn
-            st = os.stat(self.path)
-            self._file = (st.st_dev, st.st_ino)
+            self._file = file_identity(self.path)
             self.rows_per_statement = rows_per_statement(conn)
         return self._conn
 
