@@ -228,7 +228,8 @@ def _span_groups(
     for s in spans:
         grouped[(s["workflow"], s["key"])].append(s)
     out = []
-    for (workflow, key), rows in sorted(grouped.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+    for workflow, key in sorted(set(grouped) | set(cost_of), key=lambda k: (k[0] or "", k[1])):
+        rows = grouped.get((workflow, key), [])
         latencies = [(r["end_ns"] - r["start_ns"]) / NS for r in rows]
         ok = sum(r["status"] == "ok" for r in rows)
         failed = sum(r["status"] == "error" for r in rows)
@@ -267,7 +268,10 @@ def persona_summary(
     store: LocalStore, *, days: int = 30, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per workflow and persona (agent) over the last ``days``: the node executions run under
-    the persona, their success rate and latency, and the persona's model calls, tokens, cost."""
+    the persona, their success rate and latency, and the persona's model calls, tokens, cost.
+
+    A persona that only ran ``with persona(...)`` sub-steps has a row too: no executions
+    (``runs`` 0, rates and latencies ``None``) but its model calls and cost."""
     moment = utc(now)
     since = ns(moment - timedelta(days=days))
     return _span_groups(store, "persona", ("node",), since, epoch_ns(moment))

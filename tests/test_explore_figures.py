@@ -205,3 +205,27 @@ def test_summaries_count_a_missing_total_as_input_plus_output_and_bools_are_no_m
     assert list(explore.persona_timeline("b" * 8, store=path)["total_tokens"]) == [120]
     (gate,) = explore.gate_pass_rates(store=path).itertuples()
     assert gate.pass_rate == 0.5 and pd.isna(gate.mean_value)
+
+
+def test_waterfall_of_a_run_with_no_span_stored_yet(tmp_path):
+    import time
+
+    from langgraph_observe.events import TraceContext, WorkflowStarted
+
+    ctx = TraceContext(trace_id="ab" * 16, workflow="long-job")
+    started = WorkflowStarted(trace=ctx, span_id="cd" * 8, name="long-job",
+                              start_ns=time.time_ns())  # fmt: skip
+    fig = explore.waterfall("abab", store=_store_of(tmp_path, [started]))
+    (ax,) = fig.axes
+    assert not ax.patches
+    assert "no spans stored yet" in ax.texts[0].get_text()
+    assert ax.get_title() == "long-job  " + "ab" * 6
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_waterfall_title_tells_runs_of_the_same_minute_apart(filled):
+    with LocalStore(filled.path) as store:
+        support = [r["trace_id"] for r in store.traces() if r["workflow"] == "support"]
+    titles = {explore.waterfall(t, store=filled.path).axes[0].get_title() for t in support}
+    assert len(titles) == len(support) > 1
+    assert all(t.startswith("support  ") and len(t.split()[-1]) >= 12 for t in titles)

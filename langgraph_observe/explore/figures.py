@@ -105,6 +105,26 @@ def _ordered(df: Any) -> list[tuple[Any, int]]:
     return out
 
 
+_TITLE_ID_CHARS = 12
+"""Characters of the trace id in a waterfall's title (ids are time-ordered, so the first
+eight are shared by runs started within about a minute)."""
+
+
+def _waterfall_title(name: str | None, trace_id: str) -> str:
+    short = trace_id[:_TITLE_ID_CHARS]
+    return f"{name}  {short}" if name else short
+
+
+def _empty_waterfall(title: str) -> Any:
+    """The waterfall of a run with no span stored yet."""
+    fig = _figure(11.0, 2.0)
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, "no spans stored yet", ha="center", va="center")
+    ax.set_axis_off()
+    ax.set_title(title)
+    return fig
+
+
 def waterfall(
     trace_id: str,
     store: StoreLike = None,
@@ -113,13 +133,17 @@ def waterfall(
     """One run as a waterfall: a bar per span on a time axis (ms from the run's start),
     nested by parentage, coloured by span kind or persona, labelled with tokens and cost.
 
-    ``trace_id`` may be a unique prefix. Failed spans get a black edge and ``ERROR``.
+    ``trace_id`` may be a unique prefix. Failed spans get a black edge and ``ERROR``. A run
+    with no span stored yet gives an empty figure saying so.
     """
     if color_by not in ("kind", "persona"):
         raise ValueError(f"color_by must be 'kind' or 'persona', not {color_by!r}")
     with _opened(store) as s:
         full_id = s.resolve_trace_id(trace_id)
         df = spans(s, trace_id=full_id)
+        workflow = (s.trace(full_id) or {}).get("workflow")
+    if df.empty:
+        return _empty_waterfall(_waterfall_title(workflow, full_id))
     ordered = _ordered(df)
     origin = df["start_time"].min()
     fig = _figure(11.0, max(2.0, 0.38 * len(ordered) + 1.2))
@@ -154,9 +178,8 @@ def waterfall(
     ax.invert_yaxis()
     ax.set_xlim(0, total_ms * 1.45)
     ax.set_xlabel("ms since the run started")
-    root = ordered[0][0] if ordered else None
-    title = f"{root.workflow or root.name}  {full_id[:8]}" if root is not None else full_id[:8]
-    ax.set_title(title)
+    root = ordered[0][0]
+    ax.set_title(_waterfall_title(root.workflow or root.name, full_id))
     from matplotlib.patches import Patch
 
     keys = {r.kind if color_by == "kind" else r.persona for r, _ in ordered}

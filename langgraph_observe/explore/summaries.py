@@ -153,6 +153,24 @@ def _resolve(store: LocalStore, trace_id: str) -> str:
     return store.resolve_trace_id(trace_id)
 
 
+def _owning_nodes(df: Any, calls: Any) -> Any:
+    """For each call, the span id of the innermost node span above it (``None`` if none)."""
+    parents = dict(zip(df["span_id"], df["parent_span_id"], strict=False))
+    node_ids = set(df.loc[df["kind"] == "node", "span_id"])
+    return calls["parent_span_id"].map(lambda p: _first_node(p, parents, node_ids))
+
+
+def _first_node(span_id: Any, parents: dict[Any, Any], node_ids: set[Any]) -> str | None:
+    """Walk up from ``span_id`` to the first node span (cycle-safe)."""
+    seen: set[Any] = set()
+    while isinstance(span_id, str) and span_id not in seen:
+        if span_id in node_ids:
+            return span_id
+        seen.add(span_id)
+        span_id = parents.get(span_id)
+    return None
+
+
 def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
     """Who worked when in one trace: one row per stretch of consecutive nodes under the
     same persona, in order.
@@ -160,6 +178,10 @@ def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
     Columns: ``persona``, ``start_s``/``end_s`` (seconds from the trace's start), ``duration_ms``,
     ``nodes`` (names, in order), ``model_calls``, ``total_tokens``, ``cost_usd``.
     ``trace_id`` may be a unique prefix.
+
+    Each model call counts once, in the stretch of the node it ran in (the innermost node
+    span above it), even when a ``with persona(...)`` sub-step made it under another persona
+    or parallel branches overlap in time.
     """
     pd = require_pandas()
     with _opened(store) as s:
@@ -179,13 +201,10 @@ def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
         else:
             rows.append({"persona": persona, "start": node.start_time, "end": node.end_time,
                          "nodes": [node.name], "span_ids": {node.span_id}})  # fmt: skip
+    owners = _owning_nodes(df, calls)
     out = []
     for row in rows:
-        mine = calls[
-            (calls["persona"].fillna("") == row["persona"])
-            & (calls["start_time"] >= row["start"])
-            & (calls["start_time"] <= row["end"])
-        ]
+        mine = calls[owners.isin(row["span_ids"])]
         out.append(
             {
                 "persona": row["persona"],
