@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 __all__ = [
+    "DROP_REASONS",
     "METRICS",
     "OVERFLOW",
     "PREFIX",
@@ -34,6 +35,19 @@ __all__ = [
 PREFIX: Final = "langgraph_observe_"
 UNKNOWN: Final = ""  #: the label value for "not known" (no persona, no model, no tenant, ...)
 OVERFLOW: Final = "__overflow__"  #: the tenant label once the distinct-tenant cap is reached
+DROP_REASONS: Final = (
+    "queue_full",
+    "sdk_queue_full",
+    "export_error",
+    "export_failed",
+    "backend_down",
+    "finish_error",
+    "closed",
+    "shutdown",
+    "open_run_evicted",
+)
+"""Every ``reason`` of ``spans_dropped_total`` (``open_run_evicted``: the tracer, as sink
+``tracer``, forgot an unfinished run to stay within its bound of open runs)."""
 TOKEN_TYPES: Final = ("input", "output", "cached", "reasoning")
 
 MetricType = Literal["counter", "gauge", "histogram"]
@@ -256,8 +270,8 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}spans_dropped_total",
         "counter",
-        "Records a sink lost, by reason (queue_full, sdk_queue_full, export_error, "
-        "export_failed, backend_down, finish_error, closed, shutdown).",
+        f"Records a sink lost, by reason ({', '.join(DROP_REASONS)}); sink tracer counts "
+        "unfinished runs it forgot (open_run_evicted).",
         ("sink", "reason"),
         "dispatch.Health, read at scrape time",
     ),

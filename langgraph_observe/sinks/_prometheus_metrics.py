@@ -10,17 +10,18 @@ multiprocess mode, where only metric files are read, it is mirrored into real me
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..metrics_catalog import METRICS, PREFIX, MetricSpec, by_name
+from ..metrics_catalog import DROP_REASONS, METRICS, OVERFLOW, PREFIX, MetricSpec, by_name
 
 if TYPE_CHECKING:
     from ..dispatch import Health
@@ -35,13 +36,14 @@ __all__ = [
     "histogram",
     "metrics_for",
     "multiprocess_enabled",
+    "zero_drop_keys",
 ]
 
 DROPPED = f"{PREFIX}spans_dropped_total"
 EXPORT_ERRORS = f"{PREFIX}sink_export_errors_total"
 QUEUE_DEPTH = f"{PREFIX}sink_queue_depth"
 HEALTH_METRICS = frozenset({DROPPED, EXPORT_ERRORS, QUEUE_DEPTH})
-_USUAL_REASONS = ("queue_full", "export_error")
+TRACER_SINK, TRACER_REASON = "tracer", "open_run_evicted"  #: what the tracer counts as
 
 
 def multiprocess_enabled() -> bool:
@@ -59,51 +61,74 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
     return Gauge(name, spec.help, spec.labels, registry=registry, multiprocess_mode=mode)
 
 
+_Counts = tuple["weakref.ref[Health]", dict[tuple[str, str], int], dict[str, int]]
+
+
+def zero_drop_keys(sinks: Iterable[str]) -> list[tuple[str, str]]:
+    """The drop series that start at 0 (so ``increase()`` sees a first drop): every
+    catalogued reason of every known sink but the tracer's own, which only the tracer
+    counts."""
+    keys = [(sink, reason) for sink in sinks for reason in DROP_REASONS if reason != TRACER_REASON]
+    return [*keys, (TRACER_SINK, TRACER_REASON)] if keys else keys
+
+
 class HealthCollector:
     """Reads every bound :class:`Health` when the registry is scraped. The counts of a
     handler that is gone are kept, so the counters never go down (Prometheus would read a
     fall as a reset)."""
 
     def __init__(self) -> None:
-        self._healths: weakref.WeakSet[Health] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._tokens: weakref.WeakKeyDictionary[Health, int] = weakref.WeakKeyDictionary()
+        self._live: dict[int, _Counts] = {}  #: token -> the Health and its counter dicts
+        self._next_token = itertools.count()
         self._retired_dropped: dict[tuple[str, str], int] = {}
         self._retired_errors: dict[str, int] = {}
 
     def add(self, health: Health) -> None:
-        if health in self._healths:
-            return
-        self._healths.add(health)
-        # the finalizer keeps the counter dicts (not the Health) for when it is gone
-        weakref.finalize(health, self._retire, health.dropped, health.export_errors)
-
-    def _retire(self, dropped: dict[tuple[str, str], int], errors: dict[str, int]) -> None:
+        """Report ``health`` until it is gone, then keep its counts."""
         with self._lock:
-            for key, n in dropped.items():
-                self._retired_dropped[key] = self._retired_dropped.get(key, 0) + n
-            for sink, n in errors.items():
-                self._retired_errors[sink] = self._retired_errors.get(sink, 0) + n
+            if health in self._tokens:
+                return
+            token = self._tokens[health] = next(self._next_token)
+            self._live[token] = (weakref.ref(health), health.dropped, health.export_errors)
+        weakref.finalize(health, self._retire, token)
+
+    def _retire(self, token: int) -> None:
+        with self._lock:
+            _ref, dropped, errors = self._live.pop(token)
+            _add_to(self._retired_dropped, dropped)
+            _add_to(self._retired_errors, errors)
 
     def describe(self) -> list[Metric]:
         return list(self._families())
 
-    def collect(self) -> Iterator[Metric]:
+    def _read(self) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[str, int]]:
+        """Drops, errors and depths summed over retired and live handlers. A handler is
+        either live or retired in one copy taken under the lock, so it counts once."""
         with self._lock:
             dropped = dict(self._retired_dropped)
             errors = dict(self._retired_errors)
+            live = list(self._live.values())
         depths: dict[str, int] = {}
-        for health in list(self._healths):
-            snap = health.snapshot()
-            for sink in snap["queue_depths"]:  # known sinks start at 0, so increase() sees
-                errors.setdefault(sink, 0)  # their first error
-                for reason in _USUAL_REASONS:
-                    dropped.setdefault((sink, reason), 0)
-            for key, n in snap["dropped"].items():
-                dropped[key] = dropped.get(key, 0) + n
-            for sink, n in snap["export_errors"].items():
-                errors[sink] = errors.get(sink, 0) + n
-            for sink, n in snap["queue_depths"].items():
-                depths[sink] = depths.get(sink, 0) + n
+        for ref, dead_dropped, dead_errors in live:
+            health = ref()
+            snap: dict[str, Any]
+            if health is None:  # gone, not retired yet: its dicts no longer change
+                snap = {"dropped": dead_dropped, "export_errors": dead_errors, "queue_depths": {}}
+            else:
+                snap = health.snapshot()
+            _add_to(dropped, snap["dropped"])
+            _add_to(errors, snap["export_errors"])
+            _add_to(depths, snap["queue_depths"])
+        return dropped, errors, depths
+
+    def collect(self) -> Iterator[Metric]:
+        dropped, errors, depths = self._read()
+        for key in zero_drop_keys(depths):
+            dropped.setdefault(key, 0)
+        for sink in depths:
+            errors.setdefault(sink, 0)
         fam_dropped, fam_errors, fam_depth = self._families()
         for (sink, reason), n in sorted(dropped.items()):
             fam_dropped.add_metric([sink, reason], n)
@@ -123,13 +148,23 @@ class HealthCollector:
         )
 
 
+def _add_to(totals: dict[Any, int], counts: dict[Any, int]) -> None:
+    for key, n in counts.items():
+        totals[key] = totals.get(key, 0) + n
+
+
 class RegistryMetrics:
-    """The catalog's metrics on one registry, by full catalog name."""
+    """The catalog's metrics on one registry, by full catalog name, and what the sinks on
+    it share: the tenants given a label of their own."""
 
     def __init__(self, registry: CollectorRegistry, multiprocess: bool) -> None:
         self.multiprocess = multiprocess
         self._lock = threading.Lock()
-        self._seen: dict[tuple[int, str, tuple[str, ...]], int] = {}
+        #: per Health, the totals already added (forgotten with the Health)
+        self._seen: weakref.WeakKeyDictionary[Health, dict[tuple[str, tuple[str, ...]], int]]
+        self._seen = weakref.WeakKeyDictionary()
+        self._zeroed: set[str] = set()  #: sinks whose health series were created at 0
+        self._tenants: set[str] = set()
         self.health_collector: HealthCollector | None = None
         self.by_name: dict[str, Any] = {}
         for spec in METRICS:
@@ -143,6 +178,17 @@ class RegistryMetrics:
     def __getitem__(self, name: str) -> Any:
         return self.by_name[name]
 
+    def tenant(self, label: str, max_tenants: int) -> str:
+        """``label`` while fewer than ``max_tenants`` tenants have one (on this registry,
+        whichever sink saw them), else :data:`OVERFLOW`."""
+        with self._lock:
+            if label in self._tenants:
+                return label
+            if len(self._tenants) < max_tenants:
+                self._tenants.add(label)
+                return label
+            return OVERFLOW
+
     def watch(self, health: Health) -> None:
         """Report ``health`` from now on (at scrape time, or through :meth:`sync_health`)."""
         if self.health_collector is not None:
@@ -154,19 +200,38 @@ class RegistryMetrics:
             return
         snap = health.snapshot()
         with self._lock:
+            self._zero(snap["queue_depths"])
+            seen = self._seen.setdefault(health, {})
             for (sink, reason), n in snap["dropped"].items():
-                self._bump(health, DROPPED, (sink, reason), n)
+                self._bump(seen, DROPPED, (sink, reason), n)
             for sink, n in snap["export_errors"].items():
-                self._bump(health, EXPORT_ERRORS, (sink,), n)
+                self._bump(seen, EXPORT_ERRORS, (sink,), n)
         for sink, n in snap["queue_depths"].items():
             self.by_name[QUEUE_DEPTH].labels(sink).set(n)
 
-    def _bump(self, health: Health, name: str, labels: tuple[str, ...], total: int) -> None:
-        key = (id(health), name, labels)
-        delta = total - self._seen.get(key, 0)
+    def _zero(self, sinks: Iterable[str]) -> None:
+        """Create the 0-valued drop and error series of sinks not seen before."""
+        new = [sink for sink in sinks if sink not in self._zeroed]
+        if not new:
+            return
+        for sink, reason in zero_drop_keys(new):
+            self.by_name[DROPPED].labels(sink, reason)
+        for sink in new:
+            self.by_name[EXPORT_ERRORS].labels(sink)
+            self._zeroed.add(sink)
+
+    def _bump(
+        self,
+        seen: dict[tuple[str, tuple[str, ...]], int],
+        name: str,
+        labels: tuple[str, ...],
+        total: int,
+    ) -> None:
+        key = (name, labels)
+        delta = total - seen.get(key, 0)
         if delta > 0:
             self.by_name[name].labels(*labels).inc(delta)
-            self._seen[key] = total
+            seen[key] = total
 
 
 _shared: weakref.WeakKeyDictionary[CollectorRegistry, RegistryMetrics] = weakref.WeakKeyDictionary()

@@ -31,7 +31,7 @@ from ..events import (
     SpanStatus,
     WorkflowStarted,
 )
-from ..metrics_catalog import OVERFLOW, PREFIX, UNKNOWN
+from ..metrics_catalog import PREFIX, UNKNOWN
 from ._prometheus_metrics import MAX_TABLE, LabelTables, counter_inc, metrics_for
 from .base import BaseSink
 
@@ -79,7 +79,8 @@ class PrometheusSink(BaseSink):
     Args:
         registry: where the metrics live (default: prometheus_client's ``REGISTRY``). Sinks
             on one registry share its metric objects.
-        max_tenants: distinct tenant label values kept; later tenants count as
+        max_tenants: distinct tenant label values kept per registry (shared by the sinks
+            on it, so per process with the default registry); later tenants count as
             ``__overflow__``.
         name: the sink's name in the health metrics.
     """
@@ -94,7 +95,6 @@ class PrometheusSink(BaseSink):
         self.name = name
         self.max_tenants = max_tenants
         self._m = metrics_for(registry)
-        self._tenants: set[str] = set()
         self._tenant_of: dict[str | None, str] = {}
         self._open: dict[str, str] = {}  #: span id of a started workflow -> its label
         self._t = LabelTables(self._m)
@@ -122,12 +122,7 @@ class PrometheusSink(BaseSink):
         if tenant is None or tenant == "":
             label = UNKNOWN
         else:
-            label = _label(tenant)
-            if label not in self._tenants:
-                if len(self._tenants) < self.max_tenants:
-                    self._tenants.add(label)
-                else:
-                    label = OVERFLOW
+            label = self._m.tenant(_label(tenant), self.max_tenants)
         if plain and len(self._tenant_of) < MAX_TABLE:
             self._tenant_of[tenant] = label  # a tenant's label never changes once given
         return label
@@ -312,6 +307,8 @@ class PrometheusSink(BaseSink):
         duration = self._histogram(f"{PREFIX}retriever_duration_seconds", *labels)
         self._observe(duration, d if d > 0.0 else 0.0)
         docs = s.attributes.get(semconv.LG_RETRIEVER_DOCUMENTS)
+        if docs is None:  # a RAG search step (rag.search) says how many it returned
+            docs = s.attributes.get(semconv.LG_RAG_DOCUMENTS_OUT)
         if isinstance(docs, int) and not isinstance(docs, bool) and docs >= 0:
             self._observe(self._histogram(f"{PREFIX}retriever_documents", *labels), docs)
 
