@@ -5,6 +5,8 @@ generated protobuf objects (what the OpenTelemetry exporter does) costs several 
 more than writing the wire format directly. This module writes the subset a trace
 export needs: one resource, one scope, spans with attributes, events and status.
 Attribute values may be ``str``, ``bool``, ``int``, ``float`` or a list of those.
+Strings are written as UTF-8; a lone surrogate (a Python string may hold one, e.g. from
+``json.loads`` of broken text) becomes ``?`` instead of failing the whole request.
 
 The output decodes with ``opentelemetry-proto`` (the tests check it field by field).
 """
@@ -90,7 +92,7 @@ _ANY_STR, _ANY_BOOL, _ANY_INT, _ANY_DOUBLE, _ANY_ARRAY = b"\x0a", b"\x10", b"\x1
 def _any_value(value: Any) -> bytes:
     t = type(value)
     if t is str:
-        return _field(_ANY_STR, value.encode())
+        return _field(_ANY_STR, value.encode("utf-8", "replace"))
     if t is bool:
         return _ANY_BOOL + (b"\x01" if value else b"\x00")
     if t is int:
@@ -106,7 +108,7 @@ def _any_value(value: Any) -> bytes:
         return _any_value(int(value))
     if isinstance(value, float):
         return _any_value(float(value))
-    return _field(_ANY_STR, str(value).encode())
+    return _field(_ANY_STR, str(value).encode("utf-8", "replace"))
 
 
 _key_cache: dict[str, bytes] = {}
@@ -118,7 +120,7 @@ def key_field(key: str) -> bytes:
     keys)."""
     k = _key_cache.get(key)
     if k is None:
-        k = _field(_K1_LEN, key.encode())
+        k = _field(_K1_LEN, key.encode("utf-8", "replace"))
         if len(_key_cache) < _MAX_KEYS:
             _key_cache[key] = k
     return k
@@ -132,7 +134,7 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
         if value is None:
             continue
         if type(value) is str:
-            raw = value.encode()
+            raw = value.encode("utf-8", "replace")
             any_value = _ANY_STR + _varint(len(raw)) + raw
         else:
             any_value = _any_value(value)
@@ -144,7 +146,7 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
 def string_attribute(key: bytes, value: str) -> bytes:
     """One ``Span.attributes`` field with a string value, as :func:`encode_attributes`
     writes it; ``key`` comes from :func:`key_field`."""
-    raw = value.encode()
+    raw = value.encode("utf-8", "replace")
     n = len(raw)
     k = len(key)
     if n + k < 124:  # every length fits in one byte
@@ -195,7 +197,7 @@ def span_message(
     from :func:`trace_field`, ``attributes`` already encoded fields
     (:func:`encode_attributes`, :func:`string_attribute`), ``extra_attributes`` written
     after events and status."""
-    raw_name = name.encode()
+    raw_name = name.encode("utf-8", "replace")
     n = len(raw_name)
     parts = [
         trace,
@@ -206,11 +208,11 @@ def span_message(
         *attributes,
     ]
     for ev_name, time_ns, attrs in events:
-        event = b"\x09" + _FIXED64(time_ns) + _field(_K2_LEN, ev_name.encode())
+        event = b"\x09" + _FIXED64(time_ns) + _field(_K2_LEN, ev_name.encode("utf-8", "replace"))
         event += encode_attributes(_K3_LEN, attrs)
         parts.append(_field(_K11_LEN, event))
     if status_code or status_message:
-        status = _field(_K2_LEN, status_message.encode()) if status_message else b""
+        status = _field(_K2_LEN, status_message.encode("utf-8", "replace")) if status_message else b""
         if status_code:
             status += b"\x18" + _SMALL[status_code]
         parts.append(_field(_K15_LEN, status))
@@ -266,9 +268,9 @@ def encode_request(
 ) -> bytes:
     """An ``ExportTraceServiceRequest`` of already encoded spans, under one resource and
     one instrumentation scope."""
-    scope = _field(_K1_LEN, scope_name.encode())
+    scope = _field(_K1_LEN, scope_name.encode("utf-8", "replace"))
     if scope_version:
-        scope += _field(_K2_LEN, scope_version.encode())
+        scope += _field(_K2_LEN, scope_version.encode("utf-8", "replace"))
     parts = [_K1_LEN, _varint(len(scope)), scope]
     for span in spans:
         parts += (_K2_LEN, _varint(len(span)), span)

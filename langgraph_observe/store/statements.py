@@ -1,5 +1,6 @@
 """The SQL the store writer runs: upserts for spans, traces, scores, persona switches and
-budget counters, and span rows many to a statement."""
+budget counters, span rows many to a statement, and the rows of the records that are
+not spans."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import functools
 import itertools
 import sqlite3
 from typing import Any
+
+from ..events import BudgetUpdate, PersonaSwitch, Record, ScoreRecord
 
 __all__ = [
     "BUDGET_SQL",
@@ -17,6 +20,7 @@ __all__ = [
     "TRACE_FINISH_SQL",
     "TRACE_OPEN_SQL",
     "insert_spans",
+    "other_statement",
     "rows_per_statement",
 ]
 
@@ -148,3 +152,45 @@ ON CONFLICT (persona, window, window_key, tenant, counter) DO UPDATE SET
     exceeded = MAX(budget_counters.exceeded, excluded.exceeded)
 WHERE excluded.time_ns >= budget_counters.time_ns
 """
+
+
+def other_statement(r: Record) -> tuple[str, tuple[Any, ...]] | None:
+    """The upsert of a score, a persona switch or a budget update."""
+    if isinstance(r, ScoreRecord):
+        return SCORE_SQL, _score_row(r)
+    if isinstance(r, PersonaSwitch):
+        return SWITCH_SQL, (r.trace_id, r.workflow, r.from_persona, r.to_persona, r.time_ns,
+                            r.span_id, r.tenant)  # fmt: skip
+    if isinstance(r, BudgetUpdate):
+        return BUDGET_SQL, (
+            r.persona, r.window, r.window_key, r.tenant or "", r.counter, r.time_ns,
+            r.used_tokens if r.counter_tokens is None else r.counter_tokens,
+            r.budget_tokens, r.used_usd if r.counter_usd is None else r.counter_usd,
+            r.budget_usd, r.workflow, r.trace_id, int(r.warned), int(r.exceeded),
+        )  # fmt: skip
+    return None
+
+
+def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
+    data_type = (
+        "bool"
+        if isinstance(r.value, bool)
+        else "number"
+        if isinstance(r.value, (int, float))
+        else "str"
+    )
+    value: Any = int(r.value) if isinstance(r.value, bool) else r.value
+    return (
+        r.trace_id,
+        r.span_id or "",
+        r.name,
+        value,
+        data_type,
+        r.time_ns,
+        r.comment,
+        r.source,
+        r.workflow,
+        r.node,
+        r.persona,
+        None if r.passed is None else int(r.passed),
+    )

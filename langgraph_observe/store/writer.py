@@ -17,10 +17,7 @@ from typing import Any
 
 from .._json import JsonWriter
 from ..events import (
-    BudgetUpdate,
-    PersonaSwitch,
     Record,
-    ScoreRecord,
     SpanKind,
     SpanRecord,
     SpanStatus,
@@ -29,12 +26,10 @@ from ..events import (
 )
 from .schema import connect, ensure_schema, file_identity
 from .statements import (
-    BUDGET_SQL,
-    SCORE_SQL,
-    SWITCH_SQL,
     TRACE_FINISH_SQL,
     TRACE_OPEN_SQL,
     insert_spans,
+    other_statement,
     rows_per_statement,
 )
 
@@ -162,31 +157,6 @@ def span_row(
     )
 
 
-def _score_row(r: ScoreRecord) -> tuple[Any, ...]:
-    data_type = (
-        "bool"
-        if isinstance(r.value, bool)
-        else "number"
-        if isinstance(r.value, (int, float))
-        else "str"
-    )
-    value: Any = int(r.value) if isinstance(r.value, bool) else r.value
-    return (
-        r.trace_id,
-        r.span_id or "",
-        r.name,
-        value,
-        data_type,
-        r.time_ns,
-        r.comment,
-        r.source,
-        r.workflow,
-        r.node,
-        r.persona,
-        None if r.passed is None else int(r.passed),
-    )
-
-
 def _float_adapted() -> bool:
     """True when an adapter for ``float`` is registered: the NaN standing for NULL would
     be handed to it, so ``None`` is bound instead."""
@@ -215,12 +185,26 @@ def _merge_opened(
     return merged
 
 
+def _valid_text(value: str) -> str:
+    """``value`` with any lone surrogate (which UTF-8 cannot hold) replaced by ``?``."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _valid_rows(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(_valid_text(v) if type(v) is str else v for v in row) for row in rows]
+
+
 def _write(
-    conn: sqlite3.Connection, records: Sequence[Record], per: int = 1, encode: _Json | None = None
+    conn: sqlite3.Connection,
+    records: Sequence[Record],
+    per: int = 1,
+    encode: _Json | None = None,
+    valid_text: bool = False,
 ) -> None:
     """Write one batch: span rows ``per`` to a statement, trace rows with
     ``executemany``, the trace-level JSON encoded once per trace, one trace-open row per
-    trace (not one per span)."""
+    trace (not one per span). ``valid_text``: replace lone surrogates in every text first
+    (the retry of a batch SQLite could not encode)."""
     encode = encode or _Json()
     span_rows: list[tuple[Any, ...]] = []
     append = span_rows.append
@@ -257,6 +241,10 @@ def _write(
         span_rows, open_rows, finished = (
             _with_none(span_rows), _with_none(open_rows), _with_none(finished)
         )  # fmt: skip
+    if valid_text:
+        span_rows, open_rows, finished = (
+            _valid_rows(span_rows), _valid_rows(open_rows), _valid_rows(finished)
+        )  # fmt: skip
     if opened:
         conn.executemany(TRACE_OPEN_SQL, open_rows)
     if span_rows:
@@ -264,22 +252,10 @@ def _write(
     if finished:
         conn.executemany(TRACE_FINISH_SQL, finished)
     for r in others:
-        if isinstance(r, ScoreRecord):
-            conn.execute(SCORE_SQL, _score_row(r))
-        elif isinstance(r, PersonaSwitch):
-            conn.execute(
-                SWITCH_SQL,
-                (r.trace_id, r.workflow, r.from_persona, r.to_persona, r.time_ns, r.span_id,
-                 r.tenant),
-            )  # fmt: skip
-        elif isinstance(r, BudgetUpdate):
-            conn.execute(
-                BUDGET_SQL,
-                (r.persona, r.window, r.window_key, r.tenant or "", r.counter, r.time_ns,
-                 r.used_tokens if r.counter_tokens is None else r.counter_tokens,
-                 r.budget_tokens, r.used_usd if r.counter_usd is None else r.counter_usd,
-                 r.budget_usd, r.workflow, r.trace_id, int(r.warned), int(r.exceeded)),
-            )  # fmt: skip
+        statement = other_statement(r)
+        if statement is not None:
+            sql, params = statement
+            conn.execute(sql, _valid_rows([params])[0] if valid_text else params)
 
 
 def _trace_of(
@@ -367,10 +343,10 @@ class StoreWriter:
         with self._lock:
             conn = self._connection()
 
-            def transaction() -> None:
+            def transaction(valid_text: bool = False) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    _write(conn, records, self.rows_per_statement, self._encode)
+                    _write(conn, records, self.rows_per_statement, self._encode, valid_text)
                     conn.execute("COMMIT")
                 except BaseException:
                     self._encode.reset()
@@ -378,7 +354,10 @@ class StoreWriter:
                         conn.execute("ROLLBACK")
                     raise
 
-            self._retry(transaction)
+            try:
+                self._retry(transaction)
+            except UnicodeEncodeError:  # a text with a lone surrogate: "?" in its place
+                self._retry(lambda: transaction(valid_text=True))
 
     def close(self) -> None:
         with self._lock:
