@@ -55,9 +55,9 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _DEFAULT_STATE = trace.DEFAULT_TRACE_STATE
 _ERROR = Status(StatusCode.ERROR)
+#: anything but an error leaves the status unset: the trace API says instrumentation
+#: does not set ``Ok`` (that is the application's call)
 _UNSET = Status(StatusCode.UNSET)
-_OK = Status(StatusCode.OK)
-_STATUS = {SpanStatus.OK: _OK}  # any other (interrupted): unset
 _EMPTY_CONTEXT = otel_context.Context()
 _MAX_PENDING_PARENTS = 8192  # parent contexts kept for parents still to come
 
@@ -217,7 +217,7 @@ class DirectSpans:
             )
         events: Sequence[Any] = ()
         if record.status is SpanStatus.OK and not record.events:
-            status = _OK
+            status = _UNSET
         else:
             status, events = self._outcome(record)
         tracer.span_processor.on_end(
@@ -257,7 +257,7 @@ class DirectSpans:
         error = record.error if record.status is SpanStatus.ERROR else None
         if error is None:
             status = (
-                _ERROR if record.status is SpanStatus.ERROR else _STATUS.get(record.status, _UNSET)
+                _ERROR if record.status is SpanStatus.ERROR else _UNSET
             )
             if not record.events:
                 return status, ()

@@ -212,7 +212,9 @@ def span_message(
         event += encode_attributes(_K3_LEN, attrs)
         parts.append(_field(_K11_LEN, event))
     if status_code or status_message:
-        status = _field(_K2_LEN, status_message.encode("utf-8", "replace")) if status_message else b""
+        status = (
+            _field(_K2_LEN, status_message.encode("utf-8", "replace")) if status_message else b""
+        )
         if status_code:
             status += b"\x18" + _SMALL[status_code]
         parts.append(_field(_K15_LEN, status))

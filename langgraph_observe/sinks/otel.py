@@ -193,8 +193,7 @@ class OTelSink(BaseSink):
                 span.set_status(Status(StatusCode.ERROR, f"{error.type}: {error.message}"))
             else:
                 span.set_status(Status(StatusCode.ERROR))
-        elif record.status is SpanStatus.OK:
-            span.set_status(Status(StatusCode.OK))
+        # anything else leaves the status unset: instrumentation does not set Ok
         span.end(end_time=max(record.end_ns, record.start_ns))
 
     def _force_flush(self, timeout: float) -> None:
