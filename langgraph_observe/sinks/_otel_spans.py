@@ -256,9 +256,7 @@ class DirectSpans:
         """The span's status and events (the record's, then "exception" on an error)."""
         error = record.error if record.status is SpanStatus.ERROR else None
         if error is None:
-            status = (
-                _ERROR if record.status is SpanStatus.ERROR else _UNSET
-            )
+            status = _ERROR if record.status is SpanStatus.ERROR else _UNSET
             if not record.events:
                 return status, ()
         # (name, attributes, whether they are clean already, time)
