@@ -8,16 +8,19 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from enum import Enum
 from json.encoder import encode_basestring as _json_string
 from typing import Any
 
 from .. import semconv as sc
+from .._json import JsonWriter
 from ..events import Payload, ScoreRecord, SpanKind, SpanRecord, TraceContext
 
 __all__ = [
     "GENERATION_TYPES",
     "A",
     "Mask",
+    "js_safe",
     "meta_json",
     "observation_type",
     "payload_text",
@@ -67,7 +70,7 @@ _TYPES = {
     SpanKind.CHAIN: "chain",
 }
 
-_MAX_PROPAGATED = 200  # Langfuse drops propagated trace attributes longer than this
+_MAX_PROPAGATED = 200  #: Langfuse drops propagated trace attributes longer than this
 
 
 def observation_type(record: SpanRecord) -> str:
@@ -125,12 +128,104 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+_MAX_SAFE_INT = 2**53 - 1  #: JavaScript's Number.MAX_SAFE_INTEGER
+_MAX_DEPTH = 20  #: containers nested this deep are written as "<dict>", "<list>"
+_META_JSON = JsonWriter(check_circular=False)  # js_safe values are fresh, bounded trees
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts
+        return '"<not serializable object of type: int>"'
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    text = value.isoformat()
+    if value.tzinfo.tzname(None) == timezone.utc.tzname(None):  # type: ignore[union-attr]
+        return text.replace("+00:00", "Z")
+    return text
+
+
+def js_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as the Langfuse SDK's serializer hands it to ``json``: integers outside
+    JavaScript's safe range and NaN / Infinity as strings, tuples and sets as lists,
+    containers nested 20 deep as ``"<dict>"`` / ``"<list>"``, datetimes in ISO 8601 and
+    enums by their value. Other objects are left as they are (``json`` writes their
+    ``str``). Containers are copied, never changed."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else _int_text(value)
+    if t is float:
+        if value - value == 0.0:  # finite
+            return value
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    depth += 1
+    if t is dict:
+        if depth >= _MAX_DEPTH:
+            return "<dict>"
+        try:
+            return {
+                (k if type(k) is str else js_safe(k, depth)): (
+                    v if type(v) is str else js_safe(v, depth)
+                )
+                for k, v in value.items()
+            }
+        except TypeError:  # a key that became a list
+            return '"<not serializable object of type: dict>"'
+    if t is list or t is tuple:
+        if depth >= _MAX_DEPTH:
+            return f"<{t.__name__}>"
+        return [v if type(v) is str else js_safe(v, depth) for v in value]
+    return _js_other(value, depth)
+
+
+def _js_other(value: Any, depth: int) -> Any:
+    """:func:`js_safe` for the other types, in the order the SDK's serializer tries
+    them."""
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, float) and value - value != 0.0:
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, (Exception, KeyboardInterrupt)):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, Enum):
+        return js_safe(value.value, depth)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "<not serializable bytes>"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else _int_text(value)
+    if isinstance(value, (str, float)):
+        return value
+    if isinstance(value, (tuple, set, frozenset, dict, list)):
+        if depth >= _MAX_DEPTH:
+            return f"<{type(value).__name__}>"
+        if isinstance(value, dict):
+            try:
+                return {js_safe(k, depth): js_safe(v, depth) for k, v in value.items()}
+            except TypeError:
+                return f'"<not serializable object of type: {type(value).__name__}>"'
+        return [js_safe(v, depth) for v in value]
+    return value
+
+
 def meta_json(value: Any) -> str:
-    """A metadata value as Langfuse's v5 wire format wants it: every value JSON-encoded,
-    strings included (so ``"123"`` and ``123`` stay distinct)."""
+    """A metadata value as the Langfuse SDK (v5) writes it: every value JSON-encoded,
+    strings included (so ``"123"`` and ``123`` stay distinct), compact, non-ASCII kept,
+    through :func:`js_safe` (so the JSON is valid and JavaScript reads it unchanged)."""
     if type(value) is str:
         return _json_string(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return _META_JSON(js_safe(value))
+    except Exception:  # as the SDK: one bad value never fails the others
+        return f'"<not serializable object of type: {type(value).__name__}>"'
 
 
 def payload_text(p: Payload | None, mask: Mask | None = None) -> str | None:
@@ -219,13 +314,6 @@ def _metadata(record: SpanRecord) -> dict[str, Any]:
     return meta
 
 
-def _short(value: Any) -> Any:
-    if isinstance(value, (bool, int, float)):
-        return value
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[: _MAX_PROPAGATED - 2]
-
-
 def trace_attributes(trace: TraceContext) -> dict[str, Any]:
     """The trace-level attributes every observation of the trace carries: name, user,
     session, tags and metadata (workflow, tenant, thread and the run's metadata)."""
@@ -236,7 +324,7 @@ def trace_attributes(trace: TraceContext) -> dict[str, Any]:
         meta["thread_id"] = trace.thread_id
     for key, value in trace.metadata.items():
         if value is not None and key not in meta:
-            meta[key] = _short(value)
+            meta[key] = value
     attrs: dict[str, Any] = {
         A.TRACE_NAME: trace.workflow[:_MAX_PROPAGATED],
         A.TRACE_USER_ID: trace.user_id[:_MAX_PROPAGATED] if trace.user_id else None,
@@ -245,7 +333,9 @@ def trace_attributes(trace: TraceContext) -> dict[str, Any]:
     }
     prefix = A.TRACE_METADATA + "."
     for key, value in meta.items():
-        attrs[prefix + key] = meta_json(value)
+        text = meta_json(value)
+        if len(text) <= _MAX_PROPAGATED:  # the SDK drops longer ones, encoded
+            attrs[prefix + key] = text
     return {k: v for k, v in attrs.items() if v is not None}
 
 

@@ -98,7 +98,6 @@ class ObservationWriter:
     def __init__(self, mask: Mask | None = None) -> None:
         self.mask = mask
         self._sdk_json = JsonWriter(separators=(", ", ": "), ascii_only=True)  # as json.dumps
-        self._meta_json = JsonWriter()  # as meta_json
         self._keys: dict[Any, bytes] = {}
         #: metadata fields by (key, value), one table per type of value (True == 1)
         self._kept: dict[type, dict[tuple[Any, Any], bytes]] = {str: {}, int: {}, bool: {}}
@@ -243,14 +242,13 @@ class ObservationWriter:
         if t is str:
             return _json_string(value)
         if t is int:
-            return int.__repr__(value)
-        if t is bool:
+            if -9007199254740991 <= value <= 9007199254740991:  # JavaScript-safe: 2**53 - 1
+                return int.__repr__(value)
+        elif t is bool:
             return "true" if value else "false"
-        if t is float:
-            if value - value == 0.0:  # finite
-                return float.__repr__(value)
-            return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
-        return self._meta_json(value)
+        elif t is float and value - value == 0.0:  # finite
+            return float.__repr__(value)
+        return meta_json(value)
 
     def _encode_meta(self, key: Any, value: Any) -> bytes:
         field = self._keys.get(key)
