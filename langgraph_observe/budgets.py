@@ -362,7 +362,7 @@ class BudgetTracker:
             budget_tokens=b.budget_tokens,
             used_usd=used_usd,
             budget_usd=b.budget_usd,
-            tenant=tenant,
+            tenant=key[3] or None,  # the window's tenant: none unless budgets are per tenant
             workflow=workflow,
             trace_id=trace_id,
             warned=crossed_warn,

@@ -44,7 +44,7 @@ def score(
             whose sinks receive it; default: the local store, written now.
         source: ``api``, ``feedback`` or ``eval``.
     """
-    if not isinstance(trace_id, str) or len(trace_id) != 32:
+    if not isinstance(trace_id, str) or len(trace_id) != 32 or not _is_hex(trace_id):
         raise ValueError(f"trace_id must be 32 hex digits, got {trace_id!r}")
     if not name:
         raise ValueError("a score needs a name")
@@ -75,3 +75,11 @@ def score(
     finally:
         writer.close()
     return record
+
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_hex(text: str) -> bool:
+    return _HEX_DIGITS.issuperset(text)

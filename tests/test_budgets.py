@@ -195,6 +195,32 @@ def test_day_window_survives_handlers_on_one_store(tmp_path, monkeypatch):
     second.shutdown()
 
 
+def test_a_day_window_shared_by_tenants_holds_across_handlers(tmp_path, monkeypatch):
+    """Budgets not per tenant: runs of any tenant count in one window, in the store too,
+    so a later handler sees what an earlier one used whatever the runs' tenants."""
+    db = tmp_path / "tenants.db"
+    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")
+    config = {
+        "personas": {"writer": {"budget_tokens": 40, "window": "day", "on_exceeded": "raise"}},
+        "nodes": {"talk": "writer"},
+        "store": str(db),
+    }
+    graph = one_node_graph(graphs.chat_model("ok", 10, 5))
+    first = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
+    for tenant in ("acme", "globex"):
+        graph.invoke({"log": []}, config={"callbacks": [first], "metadata": {"tenant": tenant}})
+    first.shutdown()
+    with LocalStore(db) as store:
+        rows = store.budget_usage()
+    assert [(r["tenant"], r["used_tokens"]) for r in rows] == [("", 30)]
+    second = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
+    meta = {"tenant": "acme"}
+    graph.invoke({"log": []}, config={"callbacks": [second], "metadata": meta})  # 45 > 40
+    with pytest.raises(TokenBudgetExceeded):
+        graph.invoke({"log": []}, config={"callbacks": [second], "metadata": meta})
+    second.shutdown()
+
+
 def test_a_warned_window_stays_warned_in_the_store_and_after_a_restart(tmp_path, monkeypatch):
     """The update that crosses ``warn_at`` is the only one with ``warned``; the store keeps
     the flag set for the window, so a new handler on the same day does not warn again."""

@@ -310,6 +310,8 @@ def test_score_through_workflow_and_directly_into_the_store(tmp_path, monkeypatc
     assert rows["helpfulness"]["value"] == 4.0 and rows["helpfulness"]["source"] == "eval"
     with pytest.raises(ValueError):
         score("not-a-trace", "x", 1)
+    with pytest.raises(ValueError, match="32 hex digits"):
+        score("z" * 32, "x", 1)  # the right length, not hex
 
 
 def test_build_graph_required():
