@@ -74,6 +74,8 @@ class OpenSpan(Deferred):
     what was read at the start to become an attribute when the record is built
     (LangGraph's triggers of a node); ``late``, when set, reads what the adapter kept of
     the run's end (a model's raw result) into the span, off the graph's path.
+    ``persona_inherited`` is set (True) only on a node span whose persona came from its
+    parent rather than from a mapping or the run's metadata; read it with ``getattr``.
     """
 
     __slots__ = (
@@ -94,6 +96,7 @@ class OpenSpan(Deferred):
         "params",
         "parent_sid",
         "persona",
+        "persona_inherited",
         "provider",
         "seq_step",
         "sid",

@@ -198,12 +198,16 @@ class Tracer:
         attempt number, and its persona."""
         node = meta.get("langgraph_node") or parent.node
         persona = _first(meta, "persona", "langgraph_observe_persona")
+        inherited = False
         if persona is None:
             persona = self.hooks.persona_for(node, meta)
             if persona is None:
                 persona = parent.persona
+                inherited = persona is not None
         trace = parent.trace
         span = OpenSpan(trace, run & LOW64, parent.sid, name, SpanKind.NODE, node, persona)
+        if inherited:  # a subgraph's node: its own @persona may still name it
+            span.persona_inherited = True
         attrs = span.attrs
         step = meta.get("langgraph_step")
         if step is not None:

@@ -56,7 +56,7 @@ def current_persona() -> str | None:
 class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")``
     """Run a block or a function under a persona (see the module docstring)."""
 
-    __slots__ = ("_restore", "_token", "name")
+    __slots__ = ("_restore", "_token", "_whole_node", "name")
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name:
@@ -64,10 +64,12 @@ class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")`
         self.name = name
         self._token: Token[str | None] | None = None
         self._restore: list[Callable[[], None]] = []
+        #: set for a decorated function's body: an unmapped node takes the persona
+        self._whole_node = False
 
     def __enter__(self) -> persona:
         self._token = _current.set(self.name)
-        self._restore = _enter_spans(self.name)
+        self._restore = _enter_spans(self.name, self._whole_node)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -95,7 +97,7 @@ class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")`
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 if _mapped_otherwise(name):
                     return await fn(*args, **kwargs)
-                with persona(name):
+                with _node_persona(name):
                     return await fn(*args, **kwargs)
 
             wrapper: Any = async_wrapper
@@ -105,12 +107,19 @@ class persona:  # used like a function: ``with persona("x")`` / ``@persona("x")`
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 if _mapped_otherwise(name):
                     return fn(*args, **kwargs)
-                with persona(name):
+                with _node_persona(name):
                     return fn(*args, **kwargs)
 
             wrapper = sync_wrapper
         setattr(wrapper, PERSONA_ATTR, name)
         return wrapper  # type: ignore[no-any-return]
+
+
+def _node_persona(name: str) -> persona:
+    """The block a decorated function's body runs in."""
+    block = persona(name)
+    block._whole_node = True
+    return block
 
 
 def _mapped_otherwise(name: str) -> bool:
@@ -122,7 +131,10 @@ def _mapped_otherwise(name: str) -> bool:
     from ._context import current_frames
 
     try:
-        return any(f.span.persona not in (None, name) for f in current_frames())
+        return any(
+            f.span.persona not in (None, name) and not getattr(f.span, "persona_inherited", False)
+            for f in current_frames()
+        )
     except Exception as exc:
         if _guard.strict():
             raise
@@ -130,7 +142,7 @@ def _mapped_otherwise(name: str) -> bool:
         return False
 
 
-def _enter_spans(name: str) -> list[Callable[[], None]]:
+def _enter_spans(name: str, whole_node: bool) -> list[Callable[[], None]]:
     """Put the open span(s) of the current run under ``name``; return the undo steps."""
     from . import _guard
     from ._context import current_frames
@@ -138,7 +150,7 @@ def _enter_spans(name: str) -> list[Callable[[], None]]:
     undo: list[Callable[[], None]] = []
     try:
         for frame in current_frames():
-            step = _enter_span(frame.span, name)
+            step = _enter_span(frame.span, name, whole_node)
             if step is not None:
                 undo.append(step)
     except Exception as exc:
@@ -148,11 +160,15 @@ def _enter_spans(name: str) -> list[Callable[[], None]]:
     return undo
 
 
-def _enter_span(span: Any, name: str) -> Callable[[], None] | None:
+def _enter_span(span: Any, name: str, whole_node: bool) -> Callable[[], None] | None:
     trace = span.trace
-    if span.persona is None:  # an unmapped node: it takes the persona, as at a node start
-        span.persona = name
-        span.attrs[sc.LG_PERSONA] = name
+    if span.persona is None or (whole_node and getattr(span, "persona_inherited", False)):
+        # An unmapped node: a decorated body gives it the persona, as at a node start; a
+        # block inside it only names its own calls' persona (the node keeps none).
+        if whole_node:
+            span.persona_inherited = False
+            span.persona = name
+            span.attrs[sc.LG_PERSONA] = name
         with trace.lock:
             previous = trace.last_persona
             trace.last_persona = name

@@ -77,7 +77,6 @@ def score(
     return record
 
 
-
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 

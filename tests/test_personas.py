@@ -110,6 +110,52 @@ def test_mapping_wins_over_decorator_and_outside_a_run():
     assert current_persona() is None
 
 
+def test_a_block_in_an_unmapped_node_names_only_its_own_calls():
+    model = graphs.chat_model("ok", 10, 2)
+
+    def plain(state):
+        model.invoke("before")
+        with persona("ops"):
+            model.invoke("inside")
+        model.invoke("after")
+        return {"log": ["done"]}
+
+    g = StateGraph(graphs.State)
+    g.add_node("plain", plain)
+    g.add_edge(START, "plain")
+    g.add_edge("plain", END)
+    tree, _ = run(g.compile())
+    node = tree.one("plain", SpanKind.NODE)
+    assert node.persona is None  # the node was never given one
+    calls = sorted(tree.children(node), key=lambda s: s.start_ns)
+    assert [c.persona for c in calls] == [None, "ops", None]
+
+
+def test_a_decorated_node_of_a_subgraph_is_not_overridden_by_the_outer_node():
+    model = graphs.chat_model("ok", 10, 2)
+
+    @persona("tester")
+    def inner(state):
+        model.invoke("test")
+        return {"log": ["tested"]}
+
+    sub = StateGraph(graphs.State)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+    outer = StateGraph(graphs.State)
+    outer.add_node("outer", sub.compile())
+    outer.add_edge(START, "outer")
+    outer.add_edge("outer", END)
+    tree, sink = run(outer.compile(), FeatureHooks(personas={"outer": "lead"}))
+    assert tree.one("outer", SpanKind.NODE).persona == "lead"
+    inner_node = tree.one("inner", SpanKind.NODE)
+    assert inner_node.persona == "tester"
+    assert [c.persona for c in tree.children(inner_node)] == ["tester"]
+    assert [(s.from_persona, s.to_persona) for s in sink.of_type(PersonaSwitch)] == [
+        ("lead", "tester")
+    ]
+
+
 def test_parallel_branches_are_counted_in_start_order():
     model = graphs.chat_model("ok", 3, 1)
 
