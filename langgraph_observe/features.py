@@ -10,6 +10,7 @@ for personas budgeted with ``on_exceeded: raise``.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -243,6 +244,8 @@ class FeatureHooks(Hooks):
 
 
 def _output_text(outputs: Any) -> str:
+    """The text an answer's output tokens are estimated from: its content, and the name
+    and arguments of each tool call it makes (billed as output too)."""
     items = outputs if isinstance(outputs, list) else [outputs]
     parts = []
     for item in items:
@@ -252,4 +255,8 @@ def _output_text(outputs: Any) -> str:
                 str(b.get("text", "")) if isinstance(b, Mapping) else str(b) for b in content
             )
         parts.append(content if isinstance(content, str) else str(content))
+        for call in getattr(item, "tool_calls", None) or ():
+            if isinstance(call, Mapping):
+                parts.append(str(call.get("name") or ""))
+                parts.append(json.dumps(call.get("args") or {}, default=str))
     return "\n".join(parts)

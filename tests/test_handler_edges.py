@@ -116,3 +116,24 @@ def test_langchains_keyed_parallel_and_assign_are_plumbing():
 
     assert "RunnableParallel<raw>".startswith(PLUMBING_PREFIXES)
     assert "RunnableAssign<parsed,parsing_error>".startswith(PLUMBING_PREFIXES)
+
+
+def test_an_answer_of_tool_calls_without_usage_has_its_calls_estimated():
+    """A model that reports no usage: output tokens are estimated from the answer's text
+    and its tool calls (their names and arguments are billed as output too)."""
+    call = {"name": "lookup_order", "args": {"order_id": "A-1234", "fields": ["status", "eta"]}}
+    answers = [AIMessage("", tool_calls=[{**call, "id": "call_1"}]), AIMessage("")]
+    models = [GenericFakeChatModel(messages=iter([a])) for a in answers]
+    handler, sink = _handler()
+
+    def ask(state):
+        for model in models:
+            model.invoke("where is my order?")
+        return {"log": ["asked"]}
+
+    _one_node(ask).invoke({"log": []}, {"callbacks": [handler]})
+    handler.shutdown(5)
+    with_calls, empty = sorted(sink.spans(SpanKind.LLM), key=lambda s: s.start_ns)
+    assert with_calls.usage.estimated and empty.usage.estimated
+    assert empty.usage.output_tokens == 0
+    assert with_calls.usage.output_tokens >= 10  # the name and the JSON arguments

@@ -133,3 +133,42 @@ def test_the_default_handler_prices_the_model_the_provider_answered_with():
     assert llm.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
     p = raw_entry("gpt-4o-mini")
     assert llm.cost_usd == pytest.approx((12_000 * p["input"] + 3_000 * p["output"]) / 1e6)
+
+
+def test_a_billed_call_stays_billed_when_the_cache_replays_it_right_after():
+    """LangChain's LLM cache replays an answer by replacing the message of the generations
+    it keeps (the first call's own ones) with a copy marked as costing nothing; the first
+    call's span keeps what it was answered at its end."""
+    from langchain_core.caches import InMemoryCache
+    from langgraph.graph import END, START, StateGraph
+
+    from langgraph_observe import CallbackHandler
+    from langgraph_observe import semconv as sc
+    from langgraph_observe.testing import InMemorySink
+
+    from .graphs import State, chat_model
+
+    model = chat_model("answer", input_tokens=1_000, output_tokens=200, model="gpt-4o-mini")
+    model.cache = InMemoryCache()
+
+    def ask(state):
+        model.invoke("the same question")
+        return {"log": ["asked"]}
+
+    g = StateGraph(State)
+    g.add_node("first", ask)
+    g.add_node("again", ask)
+    g.add_edge(START, "first")
+    g.add_edge("first", "again")
+    g.add_edge("again", END)
+    sink = InMemorySink()
+    handler = CallbackHandler([sink])
+    g.compile().invoke({"log": []}, {"callbacks": [handler]})  # both calls within one pack
+    handler.flush(5)
+    handler.shutdown(5)
+    calls = {s.node: s for s in sink.spans("llm")}
+    p = raw_entry("gpt-4o-mini")
+    assert calls["first"].cost_usd == pytest.approx((1_000 * p["input"] + 200 * p["output"]) / 1e6)
+    assert sc.LG_CACHE_HIT not in calls["first"].attributes
+    assert calls["again"].attributes[sc.LG_CACHE_HIT] is True
+    assert calls["again"].cost_usd == 0.0

@@ -7,7 +7,10 @@ from langchain_core.messages import AIMessage
 
 from langgraph_observe.usage import response_model, usage_from_llm_result, usage_from_mapping
 
+from .openai_stub import openai_stub
 from .test_usage import chat_result
+
+__all__ = ["openai_stub"]
 
 pytestmark = pytest.mark.unit
 
@@ -68,3 +71,42 @@ def test_raw_layouts_of_other_providers():
     assert (responses.input_tokens, responses.cached_input_tokens) == (80, 64)
     assert responses.reasoning_tokens == 4
     assert usage_from_mapping({"unrelated": 1}) is None
+
+
+def test_a_real_openai_client_gives_the_response_id_and_top_p(openai_stub):
+    """``gen_ai.response.id`` from the provider's response, ``gen_ai.request.top_p`` from
+    the request, on a model span of a real ``ChatOpenAI`` call."""
+    import importlib.util
+
+    from langgraph.graph import END, START, StateGraph
+
+    from langgraph_observe import CallbackHandler, SpanKind
+    from langgraph_observe import semconv as sc
+    from langgraph_observe.testing import InMemorySink
+
+    from .conftest import require
+    from .graphs import State
+
+    require(importlib.util.find_spec("langchain_openai") is not None, "langchain-openai")
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(
+        model="gpt-4o-mini", base_url=openai_stub.base_url, api_key="sk-test", top_p=0.5
+    )
+
+    def ask(state):
+        model.invoke("status?")
+        return {"log": ["asked"]}
+
+    g = StateGraph(State)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink])
+    g.compile().invoke({"log": []}, {"callbacks": [handler]})
+    handler.shutdown(5)
+    (llm,) = sink.spans(SpanKind.LLM)
+    assert llm.attributes[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-stub-1"
+    assert llm.attributes[sc.GEN_AI_REQUEST_TOP_P] == 0.5
+    assert openai_stub.requests[0]["top_p"] == 0.5

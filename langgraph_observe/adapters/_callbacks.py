@@ -17,6 +17,7 @@ from ..usage import (
 __all__ = [
     "PLUMBING",
     "PLUMBING_PREFIXES",
+    "answered_messages",
     "generation_texts",
     "has_tag_prefix",
     "is_cache_hit",
@@ -120,12 +121,30 @@ def read_llm_result(response: Any) -> tuple[Any, TokenUsage | None, dict[str, An
     answered = response_model(response)
     if answered:
         extra[sc.GEN_AI_RESPONSE_MODEL] = answered
+    first = generations[0][0] if generations and generations[0] else None
+    response_id = _response_id(
+        getattr(getattr(first, "message", None), "response_metadata", None),
+        getattr(response, "llm_output", None),
+    )
+    if response_id:
+        extra[sc.GEN_AI_RESPONSE_ID] = response_id
     reasons = finish_reasons(response)
     if reasons:
         extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     if is_cache_hit(response):
         extra[sc.LG_CACHE_HIT] = True
     return generation_texts(response), usage, extra
+
+
+def _response_id(*metadata: Any) -> str | None:
+    """The provider's id of the response (``id`` in a message's ``response_metadata`` or
+    the result's ``llm_output``), if reported."""
+    for meta in metadata:
+        if isinstance(meta, dict):
+            found = meta.get("id")
+            if isinstance(found, str) and found:
+                return found
+    return None
 
 
 def _read_one_chat_generation(
@@ -146,6 +165,9 @@ def _read_one_chat_generation(
     answered = response_model(response)
     if answered:
         extra[sc.GEN_AI_RESPONSE_MODEL] = answered
+    response_id = _response_id(meta)
+    if response_id:
+        extra[sc.GEN_AI_RESPONSE_ID] = response_id
     reason = finish_reason(info, meta)
     if reason is not None:
         extra[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
@@ -154,10 +176,65 @@ def _read_one_chat_generation(
     return message, usage, extra
 
 
-def read_result_into(span: Any) -> None:
-    """A model span's ``LLMResult`` read into the span: outputs (kept even without
+def answered_messages(response: Any) -> Any:
+    """The message of each generation of a model result at the call's end (one message for
+    the usual single answer; None without generations), read on the graph's path. The
+    result itself is read later, and LangChain's LLM cache replaces the message of the
+    generations it keeps with a copy marked as costing nothing when it replays them."""
+    gens = getattr(response, "generations", None)
+    if not gens:
+        return None
+    if len(gens) == 1 and len(gens[0]) == 1:
+        return getattr(gens[0][0], "message", None)
+    return [[getattr(g, "message", None) for g in row] for row in gens]
+
+
+class _AnsweredGeneration:
+    """A generation with the message it had at the call's end."""
+
+    __slots__ = ("generation_info", "message", "text")
+
+    def __init__(self, gen: Any, message: Any) -> None:
+        self.message = message
+        self.generation_info = getattr(gen, "generation_info", None)
+        self.text = getattr(gen, "text", None)
+
+
+class _AnsweredResult:
+    __slots__ = ("generations", "llm_output")
+
+    def __init__(self, response: Any, generations: list[list[Any]]) -> None:
+        self.llm_output = getattr(response, "llm_output", None)
+        self.generations = generations
+
+
+def as_answered(response: Any, messages: Any) -> Any:
+    """``response`` as it was at the call's end (``messages``: :func:`answered_messages`):
+    itself when no generation's message was replaced since."""
+    gens = getattr(response, "generations", None)
+    if not gens or messages is None:
+        return response
+    rows = [[messages]] if not isinstance(messages, list) else messages
+    if all(
+        getattr(g, "message", None) is m
+        for row, kept in zip(gens, rows, strict=False)
+        for g, m in zip(row, kept, strict=False)
+    ):
+        return response
+    return _AnsweredResult(
+        response,
+        [
+            [_AnsweredGeneration(g, m) for g, m in zip(row, kept, strict=False)]
+            for row, kept in zip(gens, rows, strict=False)
+        ],
+    )
+
+
+def read_result_into(span: Any, messages: Any = None) -> None:
+    """A model span's ``LLMResult`` (``span.output``) read into the span, as it was at the
+    call's end (``messages``: its :func:`answered_messages`): outputs (kept even without
     capture_io: usage estimates need them), usage, the answering model, finish reasons."""
-    outputs, usage, extra = read_llm_result(span.output)
+    outputs, usage, extra = read_llm_result(as_answered(span.output, messages))
     span.output = outputs
     if usage is not None:
         span.usage = usage

@@ -34,6 +34,7 @@ from ..sinks.base import Sink
 from ._callbacks import (
     PLUMBING,
     PLUMBING_PREFIXES,
+    answered_messages,
     has_tag_prefix,
     read_result_into,
     serialized_id,
@@ -241,6 +242,9 @@ class CallbackHandler(BaseCallbackHandler):
         max_tokens = params.get("max_tokens", meta.get("ls_max_tokens"))
         if max_tokens is not None:
             attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        top_p = params.get("top_p")
+        if top_p is not None:
+            attrs[sc.GEN_AI_REQUEST_TOP_P] = top_p
         if span.persona is not None:
             attrs[sc.LG_PERSONA] = span.persona
         try:
@@ -296,7 +300,8 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             # the result is read when the record is built (off the graph's path)
-            self.tracer.end(run_id, response, late=read_result_into)
+            messages = answered_messages(response)  # before LangChain's cache replays them
+            self.tracer.end(run_id, response, late=lambda span: read_result_into(span, messages))
         except Exception as exc:
             swallow("on_llm_end", exc)
 
