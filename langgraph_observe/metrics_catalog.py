@@ -226,8 +226,9 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}budget_remaining_tokens",
         "gauge",
-        "Tokens left in a persona's budget window (negative once exceeded).",
-        ("persona", "window", "tenant"),
+        "Tokens left in a persona's budget window (negative once exceeded); workflow is set "
+        "when budgets are per workflow.",
+        ("persona", "window", "tenant", "workflow"),
         "BudgetUpdate with budget_tokens",
         "tokens",
         multiprocess_mode="mostrecent",
@@ -236,7 +237,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         f"{PREFIX}budget_limit_tokens",
         "gauge",
         "Token budget of a persona's window.",
-        ("persona", "window", "tenant"),
+        ("persona", "window", "tenant", "workflow"),
         "BudgetUpdate with budget_tokens",
         "tokens",
         multiprocess_mode="mostrecent",
@@ -244,8 +245,9 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}budget_remaining_usd",
         "gauge",
-        "US dollars left in a persona's budget window (negative once exceeded).",
-        ("persona", "window", "tenant"),
+        "US dollars left in a persona's budget window (negative once exceeded); workflow is "
+        "set when budgets are per workflow.",
+        ("persona", "window", "tenant", "workflow"),
         "BudgetUpdate with budget_usd",
         "usd",
         multiprocess_mode="mostrecent",
@@ -254,7 +256,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         f"{PREFIX}budget_limit_usd",
         "gauge",
         "US dollar budget of a persona's window.",
-        ("persona", "window", "tenant"),
+        ("persona", "window", "tenant", "workflow"),
         "BudgetUpdate with budget_usd",
         "usd",
         multiprocess_mode="mostrecent",

@@ -79,7 +79,13 @@ class ReferenceSink:
                 )
                 self.m[P + "persona_switches_total"].labels(*labels).inc()
             elif isinstance(r, BudgetUpdate):
-                labels = (self.label(r.persona), self.label(r.window), self.tenant(r.tenant))
+                workflow = r.window_key.rsplit("/", 1)[0] if "/" in r.window_key else None
+                labels = (
+                    self.label(r.persona),
+                    self.label(r.window),
+                    self.tenant(r.tenant),
+                    self.label(workflow if r.window != "run" else None),
+                )
                 if r.budget_tokens is not None:
                     self.m[P + "budget_limit_tokens"].labels(*labels).set(r.budget_tokens)
                     left = r.budget_tokens - r.used_tokens

@@ -161,7 +161,7 @@ def test_multiprocess_workers_are_merged(tmp_path, monkeypatch):
         )
         == 6
     )
-    budget = {"persona": "writer", "window": "day", "tenant": "acme"}
+    budget = {"persona": "writer", "window": "day", "tenant": "acme", "workflow": ""}
     assert get(f"{PREFIX}budget_remaining_tokens", budget) == 100
     # health is mirrored into metric files: every failed export of every worker counted
     assert get(f"{PREFIX}sink_export_errors_total", {"sink": "broken"}) >= 3

@@ -120,7 +120,7 @@ def test_personas_budgets_and_gates():
         )
         == 1
     )
-    budget = {"persona": "writer", "window": "day", "tenant": "acme"}
+    budget = {"persona": "writer", "window": "day", "tenant": "acme", "workflow": ""}
     assert value(reg, "budget_remaining_tokens", **budget) == 100
     assert value(reg, "budget_limit_tokens", **budget) == 1000
     assert value(reg, "budget_remaining_usd", **budget) == pytest.approx(0.5)
@@ -283,3 +283,20 @@ def test_dropped_counts_of_a_handler_that_is_gone_are_kept():
     gc.collect()
     assert health() is None  # the handler and its counters are gone
     assert dropped() == while_alive  # and the counter did not go down
+
+
+def test_budgets_per_workflow_have_a_gauge_per_workflow():
+    from langgraph_observe.budgets import BudgetPolicy, BudgetTracker, PersonaBudget
+
+    tracker = BudgetTracker(
+        {"writer": PersonaBudget("writer", budget_tokens=1000)},
+        BudgetPolicy(window="day", per_workflow=True),
+    )
+    a, _ = tracker.record("writer", trace_id="t1", tokens=950, usd=None, workflow="A")
+    b, _ = tracker.record("writer", trace_id="t2", tokens=10, usd=None, workflow="B")
+    reg = CollectorRegistry()
+    feed([a, b], reg)
+    day = {"persona": "writer", "window": "day", "tenant": ""}
+    assert value(reg, "budget_remaining_tokens", **day, workflow="A") == 50
+    assert value(reg, "budget_remaining_tokens", **day, workflow="B") == 990
+    assert value(reg, "budget_limit_tokens", **day, workflow="A") == 1000

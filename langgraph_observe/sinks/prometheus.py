@@ -336,7 +336,12 @@ class PrometheusSink(BaseSink):
         ).inc()
 
     def _budget(self, r: BudgetUpdate) -> None:
-        labels = (_label(r.persona), _label(r.window), self._tenant(r.tenant))
+        labels = (
+            _label(r.persona),
+            _label(r.window),
+            self._tenant(r.tenant),
+            _label(_window_workflow(r)),
+        )
         if r.budget_tokens is not None:
             self._child(f"{PREFIX}budget_limit_tokens", *labels).set(r.budget_tokens)
             self._child(f"{PREFIX}budget_remaining_tokens", *labels).set(
@@ -345,6 +350,14 @@ class PrometheusSink(BaseSink):
         if r.budget_usd is not None:
             self._child(f"{PREFIX}budget_limit_usd", *labels).set(r.budget_usd)
             self._child(f"{PREFIX}budget_remaining_usd", *labels).set(r.budget_usd - r.used_usd)
+
+
+def _window_workflow(r: BudgetUpdate) -> str | None:
+    """The workflow of a budget window kept per workflow (its key is
+    ``<workflow>/<period>``), else None: one window for every workflow."""
+    if r.window != "run" and "/" in r.window_key:
+        return r.window_key.rsplit("/", 1)[0]
+    return None
 
 
 def _max_tenants_from_env() -> int:
