@@ -105,6 +105,7 @@ class OpenSpan(Deferred):
         "trace",
         "usage",
     )
+    persona_inherited: bool  #: not set in ``__init__`` (see the class docstring)
 
     def __init__(
         self,
