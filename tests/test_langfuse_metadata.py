@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,7 +15,7 @@ from langgraph_observe.events import SpanKind, SpanRecord, TraceContext
 from langgraph_observe.sinks._langfuse_map import _metadata
 
 from .otlp_receiver import OTLPReceiver, otlp_receiver, require
-from .test_langfuse_sink import by_id, keys
+from .test_langfuse_sink import by_id, sink
 from .test_otel_sink import T0, make_trace, run_through_dispatcher
 
 require("langfuse")
@@ -30,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 
 from langgraph_observe.sinks.langfuse import LangfuseSink  # noqa: E402
 
-__all__ = ["otlp_receiver"]
+__all__ = ["otlp_receiver", "sink"]
 
 pytestmark = pytest.mark.e2e
 
@@ -74,14 +73,6 @@ def sdk_trace_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     tp.shutdown()
     (span,) = exporter.get_finished_spans()
     return {k: v for k, v in (span.attributes or {}).items() if k.startswith(TRACE_PREFIX)}
-
-
-@pytest.fixture
-def sink(otlp_receiver: OTLPReceiver) -> Iterator[LangfuseSink]:
-    pk, sk = keys()
-    s = LangfuseSink(pk, sk, otlp_receiver.url, timeout_s=2, flush_interval=0.1)
-    yield s
-    s.shutdown(5)
 
 
 @pytest.mark.parametrize(
