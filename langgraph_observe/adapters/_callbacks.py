@@ -181,11 +181,14 @@ def answered_messages(response: Any) -> Any:
     the usual single answer; None without generations), read on the graph's path. The
     result itself is read later, and LangChain's LLM cache replaces the message of the
     generations it keeps with a copy marked as costing nothing when it replays them."""
+    try:
+        ((only,),) = response.generations  # the usual single answer
+        return only.message
+    except (AttributeError, TypeError, ValueError):
+        pass
     gens = getattr(response, "generations", None)
     if not gens:
         return None
-    if len(gens) == 1 and len(gens[0]) == 1:
-        return getattr(gens[0][0], "message", None)
     return [[getattr(g, "message", None) for g in row] for row in gens]
 
 
