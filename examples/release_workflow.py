@@ -4,7 +4,7 @@ devops-engineer, with token/USD budgets and quality gates from ``release.yaml``.
 Run it (no network: the models are scripted fakes that report usage like real providers)::
 
     python examples/release_workflow.py            # prints spans, budgets, gates, costs
-    langgraph-observe traces                       # then browse the local store
+    langgraph-observe traces list                  # then browse the local store
 
 The nodes are plain LangGraph nodes; :class:`ReleaseWorkflow` only adds the observation.
 """
@@ -140,8 +140,8 @@ def main(argv: list[str]) -> int:
     memory = InMemorySink()
     from langgraph_observe.sinks.local import LocalStoreSink
 
-    store = argv[0] if argv else None
-    release = ReleaseWorkflow(sinks=[memory, LocalStoreSink(store)], tenant="acme")
+    local = LocalStoreSink(argv[0] if argv else None)
+    release = ReleaseWorkflow(sinks=[memory, local], tenant="acme")
     out = release.invoke({"version": "1.2.0", "log": []}, user_id="release-bot")
     release.shutdown()
     print("result:", out["log"])
@@ -166,6 +166,8 @@ def main(argv: list[str]) -> int:
     for g in memory.of_type(ScoreRecord):
         print(f"  {g.name:12} {'pass' if g.passed else 'FAIL'}  value={g.value}")
     print("\nseconds per persona:", {k: round(v, 4) for k, v in persona_time(spans).items()})
+    show = f"langgraph-observe traces show {release.last_trace_id} --store {local.path}"
+    print(f"\nlook further: {show}")
     return 0
 
 

@@ -22,13 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .config import DEFAULT_STORE_PATH, Settings
+from .config import DEFAULT_STORE_PATH
+from .config_file import configured_settings
 
 __all__ = ["main"]
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    return Settings.resolve(store_path=getattr(args, "store", None)).store_path
+    return configured_settings(store_path=getattr(args, "store", None)).store_path
 
 
 def _ascii_only(out: TextIO) -> bool:
@@ -41,7 +42,7 @@ def _ascii_only(out: TextIO) -> bool:
 
 def _store_flag(path: Path) -> str:
     """`` --store PATH`` when ``path`` is not what the commands would pick by themselves."""
-    return "" if path == Settings.resolve().store_path else f" --store {path}"
+    return "" if path == configured_settings().store_path else f" --store {path}"
 
 
 def _cmd_traces_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    traces = commands.add_parser("traces", help="list or show stored traces")
+    traces = commands.add_parser("traces", parents=[store], help="list or show stored traces")
     actions = traces.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[store], help="recent traces, newest first")
     listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")

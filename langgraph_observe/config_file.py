@@ -29,7 +29,14 @@ from .gates import ON_FAIL, Gate
 
 logger = logging.getLogger("langgraph_observe")
 
-__all__ = ["CONFIG_ENV", "ObserveConfig", "load_config", "parse_config", "resolve_config"]
+__all__ = [
+    "CONFIG_ENV",
+    "ObserveConfig",
+    "configured_settings",
+    "load_config",
+    "parse_config",
+    "resolve_config",
+]
 
 CONFIG_ENV = "LANGGRAPH_OBSERVE_CONFIG"
 """Environment variable naming the config file a handler reads when given none."""
@@ -143,6 +150,16 @@ def resolve_config(config: Any = None) -> ObserveConfig | None:
     raise ConfigError(
         f"config: expected a file path, a mapping or an ObserveConfig, got {type(config).__name__}"
     )
+
+
+def configured_settings(**arguments: Any) -> Settings:
+    """The core settings as a handler given no config resolves them: ``arguments``, then
+    the environment, then the config file ``LANGGRAPH_OBSERVE_CONFIG`` names, then the
+    defaults. What the store's readers (``LocalStore()``, ``explore``, the CLI, ``serve``,
+    ``score()``) use, so they read the store the handlers write."""
+    observe_config = resolve_config(None)
+    file_values = dict(observe_config.settings) if observe_config is not None else None
+    return Settings.resolve(file_values, **arguments)
 
 
 # --- validating ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .config import Settings
+from .config_file import configured_settings
 from .events import ScoreRecord
 
 __all__ = ["score"]
@@ -69,7 +69,7 @@ def score(
         return record
     from .store.writer import StoreWriter
 
-    writer = StoreWriter(Settings.resolve().store_path)
+    writer = StoreWriter(configured_settings().store_path)
     try:
         writer.write([record])
     finally:

@@ -169,3 +169,29 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path: Path) -> None:
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert "r\\xe9sum\\xe9-\\u6d41\\u7a0b" in proc.stdout
+
+
+def test_the_readers_read_the_store_the_config_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler with no arguments writes where the config file's ``store:`` says; the
+    readers (``LocalStore()``, the CLI) read the same file."""
+    from langgraph_observe import CallbackHandler
+    from langgraph_observe.config_file import CONFIG_ENV
+
+    from . import graphs
+
+    store = tmp_path / "from-config.db"
+    config = tmp_path / "observe.yaml"
+    config.write_text(f"store: {store}\n")
+    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    monkeypatch.chdir(tmp_path)
+    handler = CallbackHandler()
+    graphs.linear_graph().invoke({"log": []}, {"callbacks": [handler]})
+    handler.shutdown(5)
+    assert store.is_file()
+    with LocalStore() as reader:
+        assert reader.path == store and len(reader.traces()) == 1
+    code, out = run("traces", "list")
+    assert code == 0 and "linear" in out

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..config_file import configured_settings
 from ..events import Record
 from ..store.writer import StoreWriter
 from .base import BaseSink
@@ -34,7 +35,7 @@ class LocalStoreSink(BaseSink):
     name = "local"
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else Settings.resolve().store_path
+        self.path = Path(path) if path is not None else configured_settings().store_path
         self._writer = StoreWriter(self.path)
 
     def __repr__(self) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..config_file import configured_settings
 from .schema import connect, file_identity
 
 __all__ = ["LocalStore", "TraceNotFound"]
@@ -74,7 +74,7 @@ class LocalStore:
     """
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else Settings.resolve().store_path
+        self.path = Path(path) if path is not None else configured_settings().store_path
         self._conn: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  #: (device, inode) of the open file
         self._lock = threading.Lock()
