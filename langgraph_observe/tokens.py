@@ -78,7 +78,18 @@ _ROLES = {
     "ToolMessageChunk": "tool",
 }
 _MEDIA_TYPES = frozenset(
-    {"image", "image_url", "input_image", "audio", "input_audio", "file", "video", "document"}
+    {
+        "image",
+        "image_url",
+        "input_image",
+        "audio",
+        "input_audio",
+        "file",
+        "input_file",  # OpenAI's Responses API
+        "media",  # Google's
+        "video",
+        "document",
+    }
 )
 
 
@@ -179,6 +190,7 @@ class TokenCounter:
     ) -> bool:
         """Start loading ``encodings`` and wait up to ``timeout`` seconds; True when every
         load has finished (loaded or found unavailable)."""
+        encodings = tuple(encodings)  # read twice
         for name in encodings:
             self._start(name)
         with self._lock:
@@ -262,14 +274,31 @@ def _message_tokens(message: Any, count: Callable[[str], int]) -> int:
         content = getattr(message, "content", None)
         name = getattr(message, "name", None)
         tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls and isinstance(content, list):
+        # Anthropic's answers hold each call twice: a ``tool_use`` block and ``tool_calls``
+        content = [
+            b for b in content if not (isinstance(b, Mapping) and b.get("type") == "tool_use")
+        ]
     tokens = MESSAGE_TOKENS + count(str(role or "")) + _content_tokens(content, count)
     if name:
         tokens += NAME_TOKENS + count(str(name))
     for call in tool_calls or ():
         if isinstance(call, Mapping):
-            tokens += count(str(call.get("name") or ""))
-            tokens += count(json.dumps(call.get("args") or {}, default=str))
+            tokens += _tool_call_tokens(call, count)
     return tokens
+
+
+def _tool_call_tokens(call: Mapping[str, Any], count: Callable[[str], int]) -> int:
+    """A tool call's name and arguments: LangChain's ``{name, args}`` or OpenAI's
+    ``{function: {name, arguments}}`` (arguments already JSON text)."""
+    function = call.get("function")
+    if isinstance(function, Mapping):
+        arguments = function.get("arguments") or ""
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str)
+        return count(str(function.get("name") or "")) + count(text)
+    return count(str(call.get("name") or "")) + count(
+        json.dumps(call.get("args") or {}, default=str)
+    )
 
 
 # --- the shared default --------------------------------------------------------------------

@@ -214,6 +214,60 @@ def test_content_parts_tool_calls_and_media():
     )
 
 
+def test_file_parts_of_every_provider_and_tool_calls_in_every_layout():
+    counter = TokenCounter(loader=lambda name: None)
+    counter.preload(timeout=10)
+    est = tokens.estimate_text_tokens
+    blob = "A" * 60_000
+    for part in (
+        {"type": "media", "mime_type": "application/pdf", "data": blob},  # Google
+        {"type": "input_file", "file_data": blob, "filename": "a.pdf"},  # OpenAI Responses
+    ):
+        message = HumanMessage(content=[{"type": "text", "text": "read it"}, part])
+        assert counter.count_messages("gpt-4o", [message]) == (
+            3 + est("user") + est("read it") + tokens.MEDIA_PART_TOKENS + 3
+        )
+    args = {"order_id": "A-1234"}
+    langchain = AIMessage(content="", tool_calls=[{"name": "lookup", "args": args, "id": "1"}])
+    expected = counter.count_messages("gpt-4o", [langchain])
+    assert expected > 3 + est("assistant") + 3
+    openai_dict = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"order_id": "A-1234"}'},
+            }
+        ],
+    }
+    assert counter.count_messages("gpt-4o", [openai_dict]) == expected
+    anthropic = AIMessage(  # the call as a content block and in tool_calls: counted once
+        content=[{"type": "tool_use", "id": "1", "name": "lookup", "input": args}],
+        tool_calls=[{"name": "lookup", "args": args, "id": "1"}],
+    )
+    assert counter.count_messages("gpt-4o", [anthropic]) == expected
+
+
+def test_preload_takes_any_iterable_of_encodings():
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(name: str):
+        started.set()
+        release.wait(5)
+        return None
+
+    counter = TokenCounter(loader=slow)
+    try:
+        assert not counter.preload((n for n in ["cl100k_base"]), timeout=0.05)  # still loading
+    finally:
+        release.set()
+    assert counter.preload(iter(["cl100k_base"]), timeout=10)
+    assert counter.status()["cl100k_base"] == "unavailable"
+
+
 def test_module_functions_and_estimated_usage():
     assert tokens.preload(timeout=30)  # counts below then come from one encoding
     usage = tokens.estimate_usage(
