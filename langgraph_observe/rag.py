@@ -201,6 +201,38 @@ class SubStep:
                 step.attributes.setdefault(sc.LG_RAG_DOCUMENTS_OUT, len(result))
             return result
 
+        def count_items(step: SubStep, n: int) -> None:
+            if step.kind in _COUNTED_KINDS:
+                step.attributes.setdefault(sc.LG_RAG_DOCUMENTS_OUT, n)
+
+        # A generator's step lasts while the caller iterates: until the last item (or the
+        # caller stops), so its time, its errors and the steps inside it are its own.
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with fresh(kwargs) as s:
+                    n = 0
+                    for item in fn(*args, **kwargs):
+                        n += 1
+                        yield item
+                    count_items(s, n)
+
+            return generator_wrapper  # type: ignore[return-value]
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with fresh(kwargs) as s:
+                    n = 0
+                    async for item in fn(*args, **kwargs):
+                        n += 1
+                        yield item
+                    count_items(s, n)
+
+            return async_generator_wrapper  # type: ignore[return-value]
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)

@@ -230,3 +230,42 @@ def test_decorators_without_parentheses_and_with_inputs():
     assert by_name["search"].kind is SpanKind.RETRIEVER
     assert by_name["search"].attributes["langgraph.rag.documents_out"] == 2
     assert by_name["prepare"].input.text == '{"a":1}'
+
+
+def test_a_decorated_generator_is_a_step_while_the_caller_iterates():
+    @rag.search("stream_hits")
+    def stream_hits(query):
+        for doc in DOCS[:3]:
+            with rag.rerank("score_one"):
+                pass
+            yield doc
+
+    @rag.search("failing_stream")
+    def failing_stream():
+        yield DOCS[0]
+        raise LookupError("index went away")
+
+    @rag.search("astream_hits")
+    async def astream_hits():
+        for doc in DOCS[:2]:
+            await asyncio.sleep(0)
+            yield doc
+
+    async def collect():
+        return [d async for d in astream_hits()]
+
+    def node(state):
+        assert len(list(stream_hits("q"))) == 3
+        with pytest.raises(LookupError, match="went away"):
+            list(failing_stream())
+        assert len(asyncio.run(collect())) == 2
+        return {"log": ["x"]}
+
+    tree = _one_trace(node)
+    by_name = {s.name: s for s in tree.spans}
+    stream = by_name["stream_hits"]
+    assert stream.attributes["langgraph.rag.documents_out"] == 3
+    assert [c.name for c in tree.children(stream)] == ["score_one"] * 3  # inside the step
+    failed = by_name["failing_stream"]
+    assert failed.status is SpanStatus.ERROR and failed.error.type == "LookupError"
+    assert by_name["astream_hits"].attributes["langgraph.rag.documents_out"] == 2
