@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._config_text import parse_toml, parse_yaml
 from .budgets import ON_EXCEEDED, WINDOWS, BudgetPolicy, PersonaBudget
 from .config import ConfigError, Settings, _coerce
 from .gates import ON_FAIL, Gate
@@ -87,52 +88,8 @@ def load_config(path: str | os.PathLike[str]) -> ObserveConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror or exc}") from None
-    data = _parse_toml(source, text) if suffix == ".toml" else _parse_yaml(source, text)
+    data = parse_toml(source, text) if suffix == ".toml" else parse_yaml(source, text)
     return parse_config(data if data is not None else {}, source=source)
-
-
-def _parse_yaml(source: str, text: str) -> Any:
-    """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is
-    an error (as in TOML) instead of the last one silently winning."""
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: StrictLoader, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: left to the constructor's own error
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"key {key!r} given twice", key_node.start_mark,
-                )  # fmt: skip
-        return loader.construct_mapping(node, deep)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    try:
-        return yaml.load(text, Loader=StrictLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-
-
-def _parse_toml(source: str, text: str) -> Any:
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError:  # Python 3.10
-        raise ConfigError(
-            f"{source}: TOML config files need Python 3.11 or later; use YAML instead"
-        ) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
 
 
 def resolve_config(config: Any = None) -> ObserveConfig | None:
