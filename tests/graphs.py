@@ -172,6 +172,18 @@ def subgraph_graph() -> Any:
     return g.compile(name="outer")
 
 
+def chain_graph(*nodes: tuple[str, Any], name: str | None = None) -> Any:
+    """The compiled graph START -> each ``(name, function)`` node in turn -> END."""
+    g = StateGraph(State)
+    previous = START
+    for node, fn in nodes:
+        g.add_node(node, fn)
+        g.add_edge(previous, node)
+        previous = node
+    g.add_edge(previous, END)
+    return g.compile(name=name)
+
+
 def retry_graph(failures: int = 2, exc: type[Exception] = ConnectionError) -> Any:
     """A node that fails ``failures`` times, then succeeds, under a RetryPolicy."""
     calls = {"n": 0}

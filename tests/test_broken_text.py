@@ -8,7 +8,6 @@ import json
 
 import pytest
 from langchain_core.tools import tool
-from langgraph.graph import END, START, StateGraph
 
 from langgraph_observe import CallbackHandler
 from langgraph_observe.sinks.local import LocalStoreSink
@@ -37,13 +36,7 @@ def broken_graph():
     def fetching(state):
         return {"log": [fetch.invoke({"q": "x"})]}
 
-    g = StateGraph(graphs.State)
-    g.add_node("ok", ok)
-    g.add_node("fetching", fetching)
-    g.add_edge(START, "ok")
-    g.add_edge("ok", "fetching")
-    g.add_edge("fetching", END)
-    return g.compile(name="broken-text")
+    return graphs.chain_graph(("ok", ok), ("fetching", fetching), name="broken-text")
 
 
 def test_the_local_store_keeps_the_batch(tmp_path):

@@ -171,14 +171,19 @@ def test_warning_callback_and_usd_budget(tmp_path):
         assert all(u.window == "day" for u in warnings)
 
 
-def test_day_window_survives_handlers_on_one_store(tmp_path, monkeypatch):
-    db = tmp_path / "budgets.db"
-    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")  # the file's store key applies
-    config = {
+def shared_day_budget(db) -> dict[str, Any]:
+    """A config: node ``talk`` runs as ``writer``, 40 tokens a day, refused past them."""
+    return {
         "personas": {"writer": {"budget_tokens": 40, "window": "day", "on_exceeded": "raise"}},
         "nodes": {"talk": "writer"},
         "store": str(db),
     }
+
+
+def test_day_window_survives_handlers_on_one_store(tmp_path, monkeypatch):
+    db = tmp_path / "budgets.db"
+    monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")  # the file's store key applies
+    config = shared_day_budget(db)
     graph = one_node_graph(graphs.chat_model("ok", 10, 5))
     first = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
     graph.invoke({"log": []}, config={"callbacks": [first]})
@@ -200,11 +205,7 @@ def test_a_day_window_shared_by_tenants_holds_across_handlers(tmp_path, monkeypa
     so a later handler sees what an earlier one used whatever the runs' tenants."""
     db = tmp_path / "tenants.db"
     monkeypatch.delenv("LANGGRAPH_OBSERVE_STORE")
-    config = {
-        "personas": {"writer": {"budget_tokens": 40, "window": "day", "on_exceeded": "raise"}},
-        "nodes": {"talk": "writer"},
-        "store": str(db),
-    }
+    config = shared_day_budget(db)
     graph = one_node_graph(graphs.chat_model("ok", 10, 5))
     first = CallbackHandler(sinks=[LocalStoreSink(db)], config=config)
     for tenant in ("acme", "globex"):

@@ -120,11 +120,7 @@ def test_a_block_in_an_unmapped_node_names_only_its_own_calls():
         model.invoke("after")
         return {"log": ["done"]}
 
-    g = StateGraph(graphs.State)
-    g.add_node("plain", plain)
-    g.add_edge(START, "plain")
-    g.add_edge("plain", END)
-    tree, _ = run(g.compile())
+    tree, _ = run(graphs.chain_graph(("plain", plain)))
     node = tree.one("plain", SpanKind.NODE)
     assert node.persona is None  # the node was never given one
     calls = sorted(tree.children(node), key=lambda s: s.start_ns)
@@ -139,14 +135,8 @@ def test_a_decorated_node_of_a_subgraph_is_not_overridden_by_the_outer_node():
         model.invoke("test")
         return {"log": ["tested"]}
 
-    sub = StateGraph(graphs.State)
-    sub.add_node("inner", inner)
-    sub.add_edge(START, "inner")
-    outer = StateGraph(graphs.State)
-    outer.add_node("outer", sub.compile())
-    outer.add_edge(START, "outer")
-    outer.add_edge("outer", END)
-    tree, sink = run(outer.compile(), FeatureHooks(personas={"outer": "lead"}))
+    outer = graphs.chain_graph(("outer", graphs.chain_graph(("inner", inner))))
+    tree, sink = run(outer, FeatureHooks(personas={"outer": "lead"}))
     assert tree.one("outer", SpanKind.NODE).persona == "lead"
     inner_node = tree.one("inner", SpanKind.NODE)
     assert inner_node.persona == "tester"

@@ -140,13 +140,12 @@ def test_a_billed_call_stays_billed_when_the_cache_replays_it_right_after():
     it keeps (the first call's own ones) with a copy marked as costing nothing; the first
     call's span keeps what it was answered at its end."""
     from langchain_core.caches import InMemoryCache
-    from langgraph.graph import END, START, StateGraph
 
     from langgraph_observe import CallbackHandler
     from langgraph_observe import semconv as sc
     from langgraph_observe.testing import InMemorySink
 
-    from .graphs import State, chat_model
+    from .graphs import chain_graph, chat_model
 
     model = chat_model("answer", input_tokens=1_000, output_tokens=200, model="gpt-4o-mini")
     model.cache = InMemoryCache()
@@ -155,15 +154,10 @@ def test_a_billed_call_stays_billed_when_the_cache_replays_it_right_after():
         model.invoke("the same question")
         return {"log": ["asked"]}
 
-    g = StateGraph(State)
-    g.add_node("first", ask)
-    g.add_node("again", ask)
-    g.add_edge(START, "first")
-    g.add_edge("first", "again")
-    g.add_edge("again", END)
     sink = InMemorySink()
     handler = CallbackHandler([sink])
-    g.compile().invoke({"log": []}, {"callbacks": [handler]})  # both calls within one pack
+    graph = chain_graph(("first", ask), ("again", ask))
+    graph.invoke({"log": []}, {"callbacks": [handler]})  # both calls within one pack
     handler.flush(5)
     handler.shutdown(5)
     calls = {s.node: s for s in sink.spans("llm")}
