@@ -109,12 +109,15 @@ class FeatureHooks(Hooks):
         limits = budgets.limits(span.persona)
         if limits is None or limits.on_exceeded != "raise":
             return
-        from .tokens import count_text_tokens, estimate_prompt_tokens
+        from .tokens import count_text_tokens, count_tool_tokens, estimate_prompt_tokens
 
+        tools = _tools_of(span)
         if span.attrs.get(sc.GEN_AI_OPERATION_NAME) == "chat":
-            requested = estimate_prompt_tokens(span.model, prompts)
+            requested = estimate_prompt_tokens(span.model, prompts, tools)
         else:
-            requested = sum(count_text_tokens(span.model, str(p)) for p in prompts or ())
+            requested = count_tool_tokens(span.model, tools) + sum(
+                count_text_tokens(span.model, str(p)) for p in prompts or ()
+            )
         requested_usd = 0.0
         if limits.budget_usd is not None:
             requested_usd = self.catalog.cost(span.model, TokenUsage(requested, 0)) or 0.0
@@ -141,10 +144,12 @@ class FeatureHooks(Hooks):
 
         prompts = self._take_prompts(span)
         text = _output_text(outputs)
+        tools = _tools_of(span)
         if span.attrs.get(sc.GEN_AI_OPERATION_NAME) == "chat":
-            usage = estimate_usage(span.model, messages=prompts or [], output=text)
+            usage = estimate_usage(span.model, messages=prompts or [], output=text, tools=tools)
         else:
-            usage = estimate_usage(span.model, prompts=[str(p) for p in prompts or ()], output=text)
+            prompt_texts = [str(p) for p in prompts or ()]
+            usage = estimate_usage(span.model, prompts=prompt_texts, output=text, tools=tools)
         return usage
 
     def finish_llm(self, span: OpenSpan, usage: TokenUsage | None) -> float | None:
@@ -241,6 +246,14 @@ class FeatureHooks(Hooks):
                 failure = self._failed.pop(record.span_id, None)
             if failure is not None:
                 raise failure
+
+
+def _tools_of(span: OpenSpan) -> Any:
+    """The tool definitions sent with a model call (``bind_tools``), if any."""
+    params = span.attrs.get(sc.LG_INVOCATION_PARAMS)
+    if isinstance(params, Mapping):
+        return params.get("tools") or params.get("functions")
+    return None
 
 
 def _output_text(outputs: Any) -> str:

@@ -265,9 +265,19 @@ class PriceCatalog:
             aliases.pop(key, None)
         draft = PriceCatalog(models, aliases, as_of=self.as_of, unknown=self.unknown)
         for key, target in pending_aliases.items():
+            # an alias may name another alias of the same override: follow the chain
+            seen = [key]
+            while normalize_model_name(target) in pending_aliases:
+                step = normalize_model_name(target)
+                if step in seen:
+                    chain = " -> ".join([*seen, step])
+                    raise ConfigError(f"{source}: {key}: aliases form a cycle: {chain}")
+                seen.append(step)
+                target = pending_aliases[step]
             resolved = draft.resolve(target)
             if resolved is None:
-                raise ConfigError(f"{source}: {key}: alias target {target!r} has no price")
+                via = f" (via {' -> '.join(seen[1:])})" if len(seen) > 1 else ""
+                raise ConfigError(f"{source}: {key}: alias target {target!r}{via} has no price")
             aliases[key] = resolved
             models.pop(key, None)
         return PriceCatalog(models, aliases, as_of=self.as_of, unknown=self.unknown)

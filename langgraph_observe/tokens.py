@@ -22,7 +22,8 @@ Until an encoding is loaded — or when none can be had — counts fall back fir
 ``cl100k_base`` (for ``o200k_base`` models) and then to the character estimate
 ``ceil(chars / 4)``. Chat messages add OpenAI's framing: 3 tokens per message, 1 per
 ``name``, 3 to prime the reply; an image, audio or file part counts as
-:data:`MEDIA_PART_TOKENS`. Call :func:`preload` at start-up to have exact counts from the
+:data:`MEDIA_PART_TOKENS`. Tool definitions sent with the call (``bind_tools``) count as
+the tokens of their compact JSON. Call :func:`preload` at start-up to have exact counts from the
 first call.
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "MEDIA_PART_TOKENS",
     "TokenCounter",
     "count_text_tokens",
+    "count_tool_tokens",
     "default_counter",
     "encoding_name_for_model",
     "estimate_prompt_tokens",
@@ -238,6 +240,17 @@ class TokenCounter:
             total += _message_tokens(item, count)
         return total + REPLY_TOKENS * max(batches, 1)
 
+    def count_tools(self, model: str | None, tools: Any) -> int:
+        """Prompt tokens of the tool definitions sent with a call (``bind_tools``: the
+        ``tools`` of its invocation parameters), each counted as its compact JSON."""
+        if not tools or isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+            return 0
+        total = 0
+        for tool in tools:
+            text = tool if isinstance(tool, str) else _compact_json(tool)
+            total += self.count_text(model, text)
+        return total
+
 
 def _content_tokens(content: Any, count: Callable[[str], int]) -> int:
     if content is None:
@@ -288,6 +301,10 @@ def _message_tokens(message: Any, count: Callable[[str], int]) -> int:
     return tokens
 
 
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
 def _tool_call_tokens(call: Mapping[str, Any], count: Callable[[str], int]) -> int:
     """A tool call's name and arguments: LangChain's ``{name, args}`` or OpenAI's
     ``{function: {name, arguments}}`` (arguments already JSON text)."""
@@ -315,9 +332,14 @@ def count_text_tokens(model: str | None, text: str) -> int:
     return _default.count_text(model, text)
 
 
-def estimate_prompt_tokens(model: str | None, messages: Any) -> int:
-    """Prompt tokens a call with ``messages`` would use; never blocks."""
-    return _default.count_messages(model, messages)
+def count_tool_tokens(model: str | None, tools: Any) -> int:
+    """Prompt tokens of a call's tool definitions; never blocks."""
+    return _default.count_tools(model, tools)
+
+
+def estimate_prompt_tokens(model: str | None, messages: Any, tools: Any = None) -> int:
+    """Prompt tokens a call with ``messages`` (and ``tools``) would use; never blocks."""
+    return _default.count_messages(model, messages) + _default.count_tools(model, tools)
 
 
 def estimate_usage(
@@ -326,10 +348,12 @@ def estimate_usage(
     messages: Any = None,
     prompts: Sequence[str] | None = None,
     output: str | None = None,
+    tools: Any = None,
 ) -> TokenUsage:
     """A :class:`TokenUsage` (``estimated=True``) for a call whose provider reported none:
-    chat ``messages`` or completion ``prompts`` in, ``output`` text out."""
-    inp = 0
+    chat ``messages`` or completion ``prompts`` (and the ``tools`` defined for the call)
+    in, ``output`` text out."""
+    inp = _default.count_tools(model, tools)
     if messages is not None:
         inp += _default.count_messages(model, messages)
     for prompt in prompts or ():

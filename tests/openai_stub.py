@@ -28,6 +28,7 @@ class OpenAIStub:
         cached_tokens: int = 16,
         reasoning_tokens: int = 2,
         first_token_delay_s: float = 0.05,
+        report_usage: bool = True,
     ) -> None:
         self.reply = reply
         self.prompt_tokens = prompt_tokens
@@ -35,6 +36,7 @@ class OpenAIStub:
         self.cached_tokens = cached_tokens
         self.reasoning_tokens = reasoning_tokens
         self.first_token_delay_s = first_token_delay_s
+        self.report_usage = report_usage  #: False: answers carry no ``usage`` at all
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -42,7 +44,9 @@ class OpenAIStub:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
-    def usage(self) -> dict[str, Any]:
+    def usage(self) -> dict[str, Any] | None:
+        if not self.report_usage:
+            return None
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -112,7 +116,7 @@ class OpenAIStub:
                                                       "finish_reason": None}]})  # fmt: skip
                 self._chunk({**base, "choices": [{"index": 0, "delta": {},
                                                   "finish_reason": "stop"}]})  # fmt: skip
-                if (body.get("stream_options") or {}).get("include_usage"):
+                if (body.get("stream_options") or {}).get("include_usage") and stub.report_usage:
                     self._chunk({**base, "choices": [], "usage": stub.usage()})
                 self._chunk("[DONE]")
                 self.wfile.write(b"0\r\n\r\n")

@@ -274,6 +274,13 @@ def test_override_adds_a_model_and_an_alias(catalog):
     assert derived.cost("acme-embed", TokenUsage(2_000_000, 0)) == pytest.approx(0.1)
 
 
+def test_an_alias_may_name_another_alias_of_the_same_override(catalog):
+    derived = catalog.with_overrides(
+        {"team-default": {"alias": "prod-gpt4o"}, "prod-gpt4o": {"alias": "gpt-4o-2024-08-06"}}
+    )
+    assert derived.resolve("team-default") == derived.resolve("prod-gpt4o") == "gpt-4o"
+
+
 @pytest.mark.parametrize(
     ("prices", "message"),
     [
@@ -288,6 +295,14 @@ def test_override_adds_a_model_and_an_alias(catalog):
         ({"acme": {"input": 1, "output": 1, "kind": "image"}}, "kind: expected one of"),
         ({"x": {"alias": "no-such-model"}}, "prices: x: alias target 'no-such-model' has no price"),
         ({"x": {"alias": "gpt-4o", "input": 1}}, "an alias entry is {alias: <model name>}"),
+        (
+            {"x": {"alias": "y"}, "y": {"alias": "no-such-model"}},
+            "prices: x: alias target 'no-such-model' (via y) has no price",
+        ),
+        (
+            {"x": {"alias": "y"}, "y": {"alias": "X"}},
+            "prices: x: aliases form a cycle: x -> y -> x",
+        ),
         ({"": {"input": 1, "output": 1}}, "model names must be non-empty strings"),
         (["gpt-4o"], "prices: expected a mapping of model name to prices"),
     ],

@@ -110,3 +110,59 @@ def test_a_real_openai_client_gives_the_response_id_and_top_p(openai_stub):
     assert llm.attributes[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-stub-1"
     assert llm.attributes[sc.GEN_AI_REQUEST_TOP_P] == 0.5
     assert openai_stub.requests[0]["top_p"] == 0.5
+
+
+def test_estimates_count_the_tools_bound_to_a_real_openai_client(openai_stub):
+    """A provider that reports no usage: the estimated prompt of a ``bind_tools`` call
+    counts the tool definitions the client sent, on top of the messages."""
+    import importlib.util
+
+    from langgraph_observe import CallbackHandler, SpanKind
+    from langgraph_observe.testing import InMemorySink
+    from langgraph_observe.tokens import count_tool_tokens
+
+    from .conftest import require
+
+    require(importlib.util.find_spec("langchain_openai") is not None, "langchain-openai")
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def lookup_order(order_id: str, include_history: bool = False) -> str:
+        """Look up an order in the warehouse system by its id, with its shipping history
+        when asked: carrier, every scan, and the expected delivery window."""
+        return order_id
+
+    openai_stub.report_usage = False
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=openai_stub.base_url, api_key="sk-test")
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink])
+    model.invoke("where is order 42?", config={"callbacks": [handler]})
+    model.bind_tools([lookup_order]).invoke("where is order 42?", config={"callbacks": [handler]})
+    handler.shutdown(5)
+    plain, with_tools = sink.spans(SpanKind.LLM)
+    assert plain.usage.estimated and with_tools.usage.estimated
+    sent = openai_stub.requests[-1]["tools"]
+    tools_tokens = count_tool_tokens("gpt-4o-mini", sent)
+    assert tools_tokens > 20
+    assert with_tools.usage.input_tokens == plain.usage.input_tokens + tools_tokens
+    assert with_tools.usage.output_tokens == plain.usage.output_tokens
+
+    # a budget's check before the call counts the tools too: the same prompt that fits
+    # alone is refused once the tools are bound
+    from langgraph_observe import TokenBudgetExceeded
+    from langgraph_observe.personas import persona
+
+    budget = plain.usage.input_tokens + tools_tokens // 2
+    config = {"personas": {"support": {"budget_tokens": budget, "on_exceeded": "raise"}}}
+    guarded = CallbackHandler(sinks=[InMemorySink()], config=config)
+    sent_before = len(openai_stub.requests)
+    with persona("support"):
+        model.invoke("where is order 42?", config={"callbacks": [guarded]})
+        with pytest.raises(TokenBudgetExceeded) as raised:
+            model.bind_tools([lookup_order]).invoke(
+                "where is order 42?", config={"callbacks": [guarded]}
+            )
+    guarded.shutdown(5)
+    assert raised.value.requested == plain.usage.input_tokens + tools_tokens
+    assert len(openai_stub.requests) == sent_before + 1  # the refused call was never sent
