@@ -10,6 +10,7 @@ the original would have given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from ._json import JsonWriter
@@ -20,6 +21,23 @@ _SCALARS = (str, int, float, bool, type(None))
 #: Shared by every sink's thread: what it encodes is always a fresh, depth-bounded tree
 #: (:func:`_plain` or :func:`plain_copy` made it), so it needs no circular-reference markers.
 _encode = JsonWriter(default=repr, check_circular=False)
+
+
+def safe_repr(obj: Any) -> str:
+    """``repr(obj)``, or ``<TypeName>`` when it raises (a broken ``__repr__``, a nesting
+    too deep, an integer too long to print)."""
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<{type(obj).__qualname__}>"
+
+
+def safe_str(obj: Any) -> str:
+    """``str(obj)``, or :func:`safe_repr` of it when ``__str__`` raises."""
+    try:
+        return str(obj)
+    except Exception:
+        return safe_repr(obj)
 
 
 def _message(obj: Any, depth: int) -> dict[str, Any]:
@@ -33,12 +51,21 @@ def _message(obj: Any, depth: int) -> dict[str, Any]:
 
 
 def _plain(obj: Any, depth: int) -> Any:
-    """A JSON-friendly view of ``obj``, cut at a depth and an item count."""
+    """A JSON-friendly view of ``obj``, cut at a depth and an item count. An object that
+    fails to describe itself becomes its :func:`safe_repr`, alone: what holds it is
+    still rendered."""
     cls = type(obj)
     if cls in _SCALARS:
         return obj
     if depth >= _MAX_DEPTH:
-        return repr(obj)[:200]
+        return safe_repr(obj)[:200]
+    try:
+        return _plain_object(obj, cls, depth)
+    except Exception:
+        return safe_repr(obj)
+
+
+def _plain_object(obj: Any, cls: type, depth: int) -> Any:
     if cls is dict or isinstance(obj, Mapping):
         if len(obj) <= _MAX_ITEMS:
             return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
@@ -55,10 +82,11 @@ def _plain(obj: Any, depth: int) -> Any:
         or isinstance(obj, (list, tuple, set, frozenset))
         or (isinstance(obj, Sequence) and not isinstance(obj, (bytes, bytearray)))
     ):
-        items = obj if cls is list or cls is tuple else list(obj)
+        # at most the items shown are taken (a range or a lazy sequence is not unrolled)
+        items = obj if cls is list or cls is tuple else list(islice(obj, _MAX_ITEMS + 1))
         rendered = [_plain(v, depth + 1) for v in items[:_MAX_ITEMS]]
         if len(items) > _MAX_ITEMS:
-            rendered.append(f"... {len(items) - _MAX_ITEMS} more")
+            rendered.append(f"... {_length(obj, len(items)) - _MAX_ITEMS} more")
         return rendered
     if isinstance(obj, (str, int, float, bool)):  # subclasses (enums and the like)
         return obj
@@ -77,7 +105,14 @@ def _plain(obj: Any, depth: int) -> Any:
             if isinstance(dumped, Mapping):
                 slim = {k: v for k, v in dumped.items() if v not in (None, {}, [], "")}
                 return _plain(slim, depth + 1)
-    return repr(obj)
+    return safe_repr(obj)
+
+
+def _length(obj: Any, at_least: int) -> int:
+    try:
+        return len(obj)
+    except Exception:
+        return at_least
 
 
 def render(obj: Any, limit: int, *, plain: bool = False) -> str:
@@ -90,7 +125,7 @@ def render(obj: Any, limit: int, *, plain: bool = False) -> str:
         try:
             text = _encode(obj if plain else _plain(obj, 0))
         except Exception:  # never let rendering fail a sink
-            text = repr(obj)
+            text = safe_repr(obj)
     if limit >= 0 and len(text) > limit:
         return text[: max(limit - 1, 0)] + "…"
     return text
@@ -123,25 +158,31 @@ def _kind_of(obj: Any) -> tuple[str, tuple[str, ...]]:
     cls = type(obj)
     kind = _class_kind.get(cls)
     if kind is None:
-        if isinstance(obj, (Mapping, Sequence, set, frozenset, str, int, float, bool)):
-            kind = ("", ())
-        elif hasattr(obj, "content") and isinstance(getattr(obj, "type", None), str):
-            fields = getattr(cls, "model_fields", None)
-            plain = (
-                isinstance(fields, Mapping)
-                and "type" in fields
-                and "content" in fields
-                and isinstance(getattr(obj, "__dict__", None), dict)
-            )
-            # fields read from __dict__; a name that is not a field is never set there
-            kind = ("message", _MESSAGE_FIELDS) if plain else ("message-attrs", ())
-        elif hasattr(obj, "page_content"):
-            kind = ("document", ())
-        else:
-            kind = ("", ())
+        try:
+            kind = _classify(obj, cls)
+        except Exception:  # an attribute lookup that raises: left alone (not cached)
+            return ("", ())
         if len(_class_kind) < 1000:
             _class_kind[cls] = kind
     return kind
+
+
+def _classify(obj: Any, cls: type) -> tuple[str, tuple[str, ...]]:
+    if isinstance(obj, (Mapping, Sequence, set, frozenset, str, int, float, bool)):
+        return ("", ())
+    if hasattr(obj, "content") and isinstance(getattr(obj, "type", None), str):
+        fields = getattr(cls, "model_fields", None)
+        plain = (
+            isinstance(fields, Mapping)
+            and "type" in fields
+            and "content" in fields
+            and isinstance(getattr(obj, "__dict__", None), dict)
+        )
+        # fields read from __dict__; a name that is not a field is never set there
+        return ("message", _MESSAGE_FIELDS) if plain else ("message-attrs", ())
+    if hasattr(obj, "page_content"):
+        return ("document", ())
+    return ("", ())
 
 
 def _copy(obj: Any, depth: int) -> Any:

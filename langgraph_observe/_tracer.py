@@ -24,6 +24,7 @@ from uuid import UUID
 from . import semconv as sc
 from ._finish import Finisher
 from ._hooks import Hooks
+from ._render import safe_str
 from ._spans import LOW64, OpenSpan, Trace
 from .dispatch import Dispatcher
 from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
@@ -367,4 +368,6 @@ class Tracer:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+    if value is None or type(value) is str:
+        return value
+    return safe_str(value)  # a user's object whose __str__ fails still names its trace

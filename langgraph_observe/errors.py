@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._render import safe_str
 from .events import ErrorClass, ErrorInfo
 
 __all__ = [
@@ -179,7 +180,7 @@ def error_info(exc: BaseException, max_message: int = 2000) -> ErrorInfo:
     qualified = (
         cls.__qualname__ if module in ("builtins", "__main__") else (f"{module}.{cls.__qualname__}")
     )
-    message = str(exc)
+    message = safe_str(exc)  # an exception's own __str__ may fail
     if len(message) > max_message:
         message = message[: max_message - 1] + "…"
     return ErrorInfo(type=qualified, message=message, error_class=classify_error(exc))

@@ -24,9 +24,12 @@ gate too (the error goes into the score's comment) — it never breaks the run.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._render import safe_str
 
 __all__ = ["ON_FAIL", "Gate", "GateResult", "GateSet", "gate", "state_update"]
 
@@ -86,7 +89,8 @@ class Gate:
             try:
                 value = self.check(output)
             except Exception as exc:
-                return GateResult(self, False, False, f"check raised {type(exc).__name__}: {exc}")
+                comment = f"check raised {type(exc).__name__}: {safe_str(exc)}"
+                return GateResult(self, False, False, comment)
         else:
             assert self.key is not None
             value = _lookup(output, self.key)
@@ -95,15 +99,16 @@ class Gate:
         return self._judge(value)
 
     def _judge(self, value: Any) -> GateResult:
+        value = _native(value)
         if isinstance(value, bool) and not self.has_condition:
             return GateResult(self, value, value)
         if self.equals is not _UNSET:
             passed = value == self.equals
-            shown = value if isinstance(value, (bool, int, float, str)) else str(value)
+            shown = value if isinstance(value, (bool, int, float, str)) else safe_str(value)
             return GateResult(self, passed, shown, None if passed else f"expected {self.equals!r}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return GateResult(
-                self, False, str(value), f"expected a number, got {type(value).__name__}"
+                self, False, safe_str(value), f"expected a number, got {type(value).__name__}"
             )
         number = float(value)
         if math.isnan(number):
@@ -115,6 +120,20 @@ class Gate:
         if not self.has_condition:
             return GateResult(self, bool(number), number)
         return GateResult(self, True, number)
+
+
+def _native(value: Any) -> Any:
+    """A zero-dimensional numpy (or similar array library's) value — ``numpy.bool_``,
+    ``numpy.float32``, a 0-d tensor — as the Python bool or number it holds."""
+    if type(value) in (bool, int, float, str) or getattr(value, "ndim", None) != 0:
+        return value
+    item = getattr(value, "item", None)
+    if not callable(item):
+        return value
+    try:
+        return item()
+    except Exception:
+        return value
 
 
 def gate(

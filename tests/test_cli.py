@@ -54,7 +54,7 @@ def test_traces_list_shows_the_run(demo_store: tuple[Path, str]) -> None:
     assert code == 0
     header, *rows = out.strip().splitlines()
     assert header.split()[:3] == ["TRACE", "STARTED", "(UTC)"]
-    assert len(rows) == 1 and rows[0].startswith(trace_id[:12])
+    assert len(rows) == 1 and rows[0].startswith(trace_id + "  ")
     with LocalStore(path) as store:
         total = store.trace(trace_id)["total_tokens"]  # type: ignore[index]
     assert WORKFLOW in rows[0] and " ok " in rows[0] and f" {total} " in rows[0]
@@ -103,7 +103,7 @@ def test_demo_command_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     command = [str(script)] if script.exists() else [sys.executable, "-m", "langgraph_observe"]
     listed = subprocess.run([*command, "traces", "list"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert listed.returncode == 0 and trace["trace_id"][:12] in listed.stdout
+    assert listed.returncode == 0 and trace["trace_id"] in listed.stdout
 
 
 @pytest.mark.unit

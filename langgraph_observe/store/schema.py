@@ -180,20 +180,37 @@ def file_identity(path: Path) -> tuple[int, int] | None:
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), usable from any thread
-    (callers serialize access). ``readonly`` opens the file without creating it."""
-    if readonly:
-        uri = path.resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(
-            uri,
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )
-    else:
+    (callers serialize access). ``readonly`` opens the file without creating it; a store
+    whose directory the reader cannot write (where SQLite cannot create the WAL's shared
+    memory file) is opened as immutable when no writer left a ``-wal`` file beside it."""
+    if not readonly:
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return conn
+    uri = path.resolve().as_uri() + "?mode=ro"
+    conn = _open_uri(uri)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            return conn  # not a read-only directory: the query itself will say what is wrong
+        conn.close()
+    if os.path.exists(f"{path}-wal"):
+        raise sqlite3.OperationalError(
+            f"cannot read {path}: its directory is not writable and a writer's {path.name}-wal "
+            "is beside it (SQLite must create the WAL's shared memory file to read it); "
+            "copy the file together with its -wal file to a writable directory"
+        )
+    return _open_uri(uri + "&immutable=1")  # no writer left a WAL: nothing else to read
+
+
+def _open_uri(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 

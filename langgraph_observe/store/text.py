@@ -55,14 +55,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def trace_table(traces: Sequence[dict[str, Any]]) -> str:
-    """One line per trace (rows from :meth:`LocalStore.traces`); times in UTC."""
+    """One line per trace (rows from :meth:`LocalStore.traces`); times in UTC. Trace ids
+    are printed whole: LangChain's run ids begin with their millisecond, so a prefix of
+    any fixed length can name several traces of one busy store."""
     header = ("TRACE", "STARTED (UTC)", "WORKFLOW", "STATUS", "DURATION", "SPANS", "ERRORS",
               "TOKENS", "COST")  # fmt: skip
     rows = []
     for t in traces:
         end = t["end_ns"]
         rows.append((
-            t["trace_id"][:12],
+            t["trace_id"],
             _started(t["start_ns"]),
             str(t["workflow"] or "-"),
             str(t["status"]),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._json import JsonWriter
+from .._render import render
 from ..events import (
     Record,
     SpanKind,
@@ -62,6 +63,22 @@ class _Json(JsonWriter):
             else:
                 return self(value)
         return self(_plain_mapping(value))
+
+
+class _SafeJson(_Json):
+    """The retry of a batch a value of which no JSON encoder took (a circular or too deep
+    structure, an integer too long to print, a ``__str__`` that raises): each JSON field
+    is encoded alone, and one that fails becomes the renderer's view of its value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks = None  # every field through __call__
+
+    def __call__(self, value: Any) -> str:
+        try:
+            return super().__call__(value)
+        except Exception:
+            return render(value, -1)
 
 
 def _plain_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,6 +285,10 @@ def _trace_of(
     return fields
 
 
+def _journal_files(path: Path) -> tuple[Path, Path]:
+    return (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -294,6 +315,8 @@ class StoreWriter:
         self.retries = retries
         self._conn: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  #: (device, inode) of the open file
+        #: the open file's ``-wal`` and ``-shm`` files and their identities
+        self._journal: dict[Path, tuple[int, int] | None] = {}
         self.rows_per_statement = 1
         self._lock = threading.Lock()
         self._encode = _Json()
@@ -311,6 +334,7 @@ class StoreWriter:
             )
             self._conn.close()
             self._conn = None
+            self._remove_stale_journal()
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
@@ -322,8 +346,21 @@ class StoreWriter:
                 raise
             self._conn = conn
             self._file = file_identity(self.path)
+            self._journal = {p: file_identity(p) for p in _journal_files(self.path)}
             self.rows_per_statement = rows_per_statement(conn)
         return self._conn
+
+    def _remove_stale_journal(self) -> None:
+        """Remove the ``-wal`` and ``-shm`` files the old file's connection left beside a
+        replaced or deleted store: SQLite would replay the old file's WAL over the new
+        one. Files that came with the new store (other identities) are left alone."""
+        for journal, identity in self._journal.items():
+            if identity is not None and file_identity(journal) == identity:
+                try:
+                    journal.unlink()
+                except OSError as exc:
+                    logger.warning("langgraph-observe: cannot remove %s: %s", journal, exc)
+        self._journal = {}
 
     def _retry(self, fn: Any) -> None:
         for attempt in range(self.retries + 1):
@@ -343,10 +380,10 @@ class StoreWriter:
         with self._lock:
             conn = self._connection()
 
-            def transaction(valid_text: bool = False) -> None:
+            def transaction(valid_text: bool = False, encode: _Json = self._encode) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    _write(conn, records, self.rows_per_statement, self._encode, valid_text)
+                    _write(conn, records, self.rows_per_statement, encode, valid_text)
                     conn.execute("COMMIT")
                 except BaseException:
                     self._encode.reset()
@@ -358,6 +395,10 @@ class StoreWriter:
                 self._retry(transaction)
             except UnicodeEncodeError:  # a text with a lone surrogate: "?" in its place
                 self._retry(lambda: transaction(valid_text=True))
+            except sqlite3.Error:
+                raise
+            except Exception:  # a value no encoder takes: only that value degrades
+                self._retry(lambda: transaction(valid_text=True, encode=_SafeJson()))
 
     def close(self) -> None:
         with self._lock:
