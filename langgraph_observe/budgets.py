@@ -72,6 +72,11 @@ class PersonaBudget:
     warn_at: float | None = None
     on_exceeded: str | None = None
 
+    @property
+    def limited(self) -> bool:
+        """True when there is a token or USD limit (a persona without one is not budgeted)."""
+        return self.budget_tokens is not None or self.budget_usd is not None
+
     def resolved(self, policy: BudgetPolicy) -> PersonaBudget:
         """These limits with the policy's defaults filled in."""
         return PersonaBudget(
@@ -142,7 +147,8 @@ class BudgetTracker:
     """Counts usage against persona budgets.
 
     Args:
-        budgets: the limits of each budgeted persona.
+        budgets: the limits of each persona; those with neither ``budget_tokens`` nor
+            ``budget_usd`` are left out.
         policy: defaults (window, warning threshold, raise or warn, per tenant/workflow).
         store_path: the local store holding day and month windows (None: memory only).
         on_warning: called once per window with the update that crossed ``warn_at``
@@ -161,7 +167,9 @@ class BudgetTracker:
         refresh_s: float = 2.0,
     ) -> None:
         self.policy = policy or BudgetPolicy()
-        self.budgets = {p: b.resolved(self.policy) for p, b in budgets.items()}
+        self.budgets = {  # a persona without a token or USD limit is not budgeted
+            p: b.resolved(self.policy) for p, b in budgets.items() if b.limited
+        }
         self.store_path = Path(store_path) if store_path is not None else None
         self.on_warning = on_warning
         self.refresh_s = refresh_s

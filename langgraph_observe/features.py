@@ -6,6 +6,11 @@ Every handler gets one (``CallbackHandler(config="observe.yaml")``, ``ObservedWo
 estimates missing usage, nothing more. Per model call the cost is a cached catalog look-up;
 budgets add a dict look-up and a short lock; the prompt is tokenized before the call only
 for personas budgeted with ``on_exceeded: raise``.
+
+Day and month budget windows are read from the file a local store sink writes the
+counters to: built with the handler's ``sinks``, the hooks read the first
+:class:`~langgraph_observe.sinks.local.LocalStoreSink`'s file; when no local store sink
+writes to the file the budgets are read from, a warning says so once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import semconv as sc
@@ -29,11 +35,19 @@ from .gates import Gate, GateSet
 from .personas import current_persona
 from .pricing import PriceCatalog, default_catalog
 
-__all__ = ["FeatureHooks"]
+__all__ = ["FeatureHooks", "local_store_paths"]
 
 logger = logging.getLogger("langgraph_observe")
 
 _MAX_PENDING = 10_000
+_warned_stores: set[tuple[str, tuple[str, ...]]] = set()  #: mismatches already warned about
+
+
+def local_store_paths(sinks: Iterable[Any]) -> list[Path]:
+    """The files the local store sinks among ``sinks`` write to, in order."""
+    from .sinks.local import LocalStoreSink
+
+    return [s.path for s in sinks if isinstance(s, LocalStoreSink)]
 
 
 class FeatureHooks(Hooks):
@@ -47,6 +61,9 @@ class FeatureHooks(Hooks):
         catalog: the price catalog (default: the shipped one with the config's ``prices:``).
         on_budget_warning: called with the :class:`BudgetUpdate` that crosses ``warn_at``.
         budget_store: whether day/month budget windows start from the local store.
+        sinks: the sinks of the handler the hooks serve: day/month budget windows are read
+            from the file of the first local store sink among them (default: the
+            ``store_path`` setting), and a warning says when none writes to that file.
     """
 
     def __init__(
@@ -59,6 +76,7 @@ class FeatureHooks(Hooks):
         catalog: PriceCatalog | None = None,
         on_budget_warning: Callable[[BudgetUpdate], Any] | None = None,
         budget_store: bool = True,
+        sinks: Iterable[Any] | None = None,
     ) -> None:
         config = config or ObserveConfig()
         settings = settings or Settings.resolve(dict(config.settings))
@@ -71,15 +89,48 @@ class FeatureHooks(Hooks):
         self.gates = GateSet([*config.gates, *gates])
         self.budgets: BudgetTracker | None = None
         if config.budgeted:
+            sinks = None if sinks is None else list(sinks)
+            local = local_store_paths(sinks) if sinks else []
             self.budgets = BudgetTracker(
                 config.personas,
                 config.budgets,
-                store_path=settings.store_path if budget_store else None,
+                store_path=(local[0] if local else settings.store_path) if budget_store else None,
                 on_warning=on_budget_warning,
             )
+            if sinks is not None:
+                self.check_budget_store(sinks)
         self._lock = threading.Lock()
         self._prompts: dict[int, Any] = {}  # span id -> prompts, when inputs are not captured
         self._failed: dict[str, QualityGateFailed] = {}  # node span id -> raise-gate failure
+
+    def check_budget_store(self, sinks: Iterable[Any]) -> bool:
+        """Whether a local store sink among ``sinks`` writes the day and month budget
+        counters to the file the budgets are read from (true when there are no such
+        budgets). When none does, every handler and process would count only its own
+        usage: a warning says so, once per file and set of sinks."""
+        budgets = self.budgets
+        if budgets is None or budgets.store_path is None:
+            return True
+        stored = sorted(p for p, b in budgets.budgets.items() if b.window in ("day", "month"))
+        if not stored:
+            return True
+        read = _same_file(budgets.store_path)
+        written = tuple(_same_file(p) for p in local_store_paths(sinks))
+        if read in written:
+            return True
+        if (read, written) not in _warned_stores:
+            _warned_stores.add((read, written))
+            logger.warning(
+                "langgraph-observe: the day/month budgets of %s will NOT hold across handlers "
+                "or processes: their usage is read from %s, but no sink of this handler writes "
+                "it there (its local store sinks: %s), so each handler counts only its own "
+                "usage. Add a LocalStoreSink on that file to the sinks, or build FeatureHooks "
+                "with sinks=<the handler's sinks> or a store_path setting naming the sink's file.",
+                ", ".join(stored),
+                budgets.store_path,
+                ", ".join(str(p) for p in written) or "none",
+            )
+        return False
 
     @property
     def on_path(self) -> bool:
@@ -246,6 +297,14 @@ class FeatureHooks(Hooks):
                 failure = self._failed.pop(record.span_id, None)
             if failure is not None:
                 raise failure
+
+
+def _same_file(path: Path) -> str:
+    """``path`` made absolute, to compare two spellings of one file."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):
+        return str(Path(path).absolute())
 
 
 def _tools_of(span: OpenSpan) -> Any:

@@ -224,27 +224,40 @@ def node_personas(graph: Any) -> dict[str, str]:
 def persona_time(spans: Iterable[SpanRecord]) -> dict[str, float]:
     """Seconds of node work per persona.
 
-    Each node span counts its own duration minus that of node spans nested in it (nodes of
-    a subgraph), so nested work is counted once, under its own persona. Parallel branches
-    add up (busy time, which may exceed the run's wall time). Nodes without a persona count
+    Each node span counts its own duration minus the time node spans nested in it (nodes
+    of a subgraph) were running, so nested work is counted once, under its own persona;
+    nested nodes that ran in parallel take their overlap off once. Parallel branches add
+    up (busy time, which may exceed the run's wall time). Nodes without a persona count
     under ``""``.
     """
     spans = list(spans)
     by_id = {s.span_id: s for s in spans}
-    own: dict[str, float] = {}
+    nested: dict[str, list[tuple[int, int]]] = {}
     for s in spans:
         if s.kind is SpanKind.NODE:
-            own[s.span_id] = own.get(s.span_id, 0.0) + s.duration_s
             parent = by_id.get(s.parent_span_id) if s.parent_span_id else None
             while parent is not None and parent.kind is not SpanKind.NODE:
                 parent = by_id.get(parent.parent_span_id) if parent.parent_span_id else None
             if parent is not None:
-                own[parent.span_id] = own.get(parent.span_id, 0.0) - s.duration_s
+                nested.setdefault(parent.span_id, []).append((s.start_ns, s.end_ns))
     out: dict[str, float] = {}
-    for span_id, seconds in own.items():
-        key = by_id[span_id].persona or ""
-        out[key] = out.get(key, 0.0) + seconds
+    for s in spans:
+        if s.kind is SpanKind.NODE:
+            busy = _covered_ns(nested.get(s.span_id, ()), s.start_ns, s.end_ns)
+            key = s.persona or ""
+            out[key] = out.get(key, 0.0) + max(s.end_ns - s.start_ns - busy, 0) / 1e9
     return out
+
+
+def _covered_ns(intervals: Iterable[tuple[int, int]], start: int, end: int) -> int:
+    """Nanoseconds of ``[start, end]`` covered by the union of ``intervals``."""
+    covered, reached = 0, start
+    for lo, hi in sorted(intervals):
+        lo, hi = max(lo, reached), min(hi, end)
+        if hi > lo:
+            covered += hi - lo
+            reached = hi
+    return covered
 
 
 def switch_pairs(records: Iterable[Any]) -> dict[tuple[str | None, str], int]:

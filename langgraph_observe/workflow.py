@@ -56,6 +56,9 @@ __all__ = ["ObservedWorkflow"]
 class ObservedWorkflow:
     """Base class of an observed workflow (see the module docstring).
 
+    The class attribute ``name`` is the workflow's name: the name a builder is compiled
+    under, and the one a compiled graph (built or passed in) runs under, as a copy.
+
     Args:
         graph: a compiled graph or a ``StateGraph`` builder; default: :meth:`build_graph`.
         sinks: where records go (default: the handler's default sinks).
@@ -63,7 +66,8 @@ class ObservedWorkflow:
             ``config``, then ``LANGGRAPH_OBSERVE_CONFIG``).
         personas: node → persona, over the class attribute.
         gates: gates in addition to the class attribute's and the config file's.
-        tenant, user_id, session_id, tags: attribution of every run.
+        tenant, user_id, session_id, tags: attribution of every run (unless the run's
+            ``config["metadata"]`` has it, under the key or an alias such as ``tenant_id``).
         on_budget_warning: called when a budget crosses ``warn_at`` (default: the method).
         settings_kwargs: core settings (``store_path``, ``capture_io``, ...).
     """
@@ -95,6 +99,11 @@ class ObservedWorkflow:
         settings = Settings.resolve(file_values, **settings_kwargs)
         source = graph if graph is not None else self.build_graph()
         self.graph = self._compile(source)
+        if sinks is None:
+            from .sinks.auto import default_sinks
+
+            sinks = default_sinks(settings)
+        sinks = tuple(sinks)  # the hooks read day/month budgets from the local sink's file
         self.node_personas: dict[str, str] = {
             **node_personas(source),
             **(self.observe_config.nodes if self.observe_config else {}),
@@ -108,6 +117,7 @@ class ObservedWorkflow:
             gates=[*type(self).gates, *gates],
             # weakly: the sink threads reach the hooks, and must not keep this instance alive
             on_budget_warning=on_budget_warning or _weak_method(self.on_budget_warning),
+            sinks=sinks,
         )
         self.handler = CallbackHandler(sinks, settings=settings, hooks=self.hooks)
         closer = weakref.finalize(self, _shut_down_in_background, self.handler)
@@ -130,9 +140,18 @@ class ObservedWorkflow:
 
     # -- running -----------------------------------------------------------------------
     def _compile(self, source: Any) -> Any:
-        if hasattr(source, "invoke"):
+        """The graph to run: ``source`` compiled, named after :attr:`name` (a compiled graph
+        is copied under that name, the caller's left as it was)."""
+        name = type(self).name
+        if not hasattr(source, "invoke"):
+            return source.compile(name=name or type(self).__name__)
+        if name is None or getattr(source, "name", None) == name:
             return source
-        return source.compile(name=type(self).name or type(self).__name__)
+        from langgraph.pregel import Pregel
+
+        if isinstance(source, Pregel):  # same checkpointer, store and nodes; another name
+            return source.copy({"name": name})
+        return source.with_config(run_name=name)  # another runnable: its runs' name
 
     def run_config(
         self,
@@ -147,15 +166,15 @@ class ObservedWorkflow:
         metadata (``tenant``, ``user_id``, ``session_id``), tags and a fresh ``run_id``."""
         out = dict(config or {})
         metadata = dict(out.get("metadata") or {})
-        for key, given, default in (
-            ("tenant", tenant, self.tenant),
-            ("user_id", user_id, self.user_id),
-            ("session_id", session_id, self.session_id),
+        for key, alias, given, default in (
+            ("tenant", "tenant_id", tenant, self.tenant),
+            ("user_id", "langfuse_user_id", user_id, self.user_id),
+            ("session_id", "langfuse_session_id", session_id, self.session_id),
         ):
             if given is not None:  # the call's keywords win
                 metadata[key] = given
-            elif default is not None:  # the instance's, unless the config's metadata has it
-                metadata.setdefault(key, default)
+            elif default is not None and metadata.get(key) is None and metadata.get(alias) is None:
+                metadata[key] = default  # the instance's, unless the run's metadata has it
         out["metadata"] = metadata
         all_tags = [*(out.get("tags") or ()), *self.tags, *(tags or ())]
         if all_tags:

@@ -91,10 +91,15 @@ class CallbackHandler(BaseCallbackHandler):
             from ..sinks.auto import default_sinks
 
             sinks = default_sinks(settings)
+        sinks = tuple(sinks)
         if hooks is None:
             from .._defaults import default_hooks
 
-            hooks = default_hooks(settings, observe_config)
+            hooks = default_hooks(settings, observe_config, sinks)
+        else:  # day/month budgets must be read from the file the sinks write them to
+            from .._defaults import check_hooks
+
+            check_hooks(hooks, sinks)
         self.dispatcher = Dispatcher(
             sinks,
             max_queue=settings.queue_size,
