@@ -20,6 +20,7 @@ graph's path apart from that first read.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -179,6 +180,21 @@ class BudgetTracker:
         self._run_keys: dict[str, list[_Key]] = {}
         self._refresher: threading.Thread | None = None
         self._today = ""  #: the UTC day the day and month windows were last pruned for
+        _trackers.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a counter of its own (the parent keeps writing its rows),
+        what the parent had counted becomes another counter's usage, and the refresher
+        thread (not inherited) starts again when needed."""
+        self._lock = threading.Lock()
+        self.counter_id = uuid.uuid4().hex[:16]
+        self._refresher = None
+        for trace_id in list(self._run_keys):
+            self._forget(trace_id)  # the parent's runs in progress are not the child's
+        for window in self._windows.values():
+            window.others_tokens += window.own_tokens
+            window.others_usd += window.own_usd
+            window.own_tokens, window.own_usd = 0, 0.0
 
     def limits(self, persona: str | None) -> PersonaBudget | None:
         """The resolved limits of ``persona``, or None when it has no budget."""
@@ -380,6 +396,18 @@ class BudgetTracker:
             counter_usd=own_usd,
         )
         return update, newly_exceeded
+
+
+_trackers: weakref.WeakSet[BudgetTracker] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tracker in list(_trackers):
+        tracker._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _fraction(window: _Window, b: PersonaBudget) -> float:

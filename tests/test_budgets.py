@@ -3,6 +3,7 @@ prompt, day windows shared through the local store by handlers and processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -386,3 +387,34 @@ def test_windows_of_days_and_months_that_are_over_are_forgotten(monkeypatch):
     day["now"] += 86_400  # December: a refresh forgets November's month windows too
     t.refresh()
     assert t._windows == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_counts_under_a_counter_of_its_own(tmp_path):
+    """Workers forked from a process that already counted (gunicorn ``--preload``): each
+    child writes its own counter row, and sees the parent's usage as another counter's."""
+    path = tmp_path / "budgets.db"
+    t = BudgetTracker(
+        {"dev": PersonaBudget("dev", budget_tokens=1000, window="day")},
+        BudgetPolicy(),
+        store_path=path,
+        refresh_s=0,
+    )
+    parent_update, _ = t.record("dev", trace_id="p", tokens=100, usd=None)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanup
+        try:
+            update, _ = t.record("dev", trace_id="c", tokens=5, usd=None)
+            report = [update.counter, update.counter_tokens, update.used_tokens]
+            os.write(write, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        counter, counter_tokens, used = json.loads(pipe.read())
+    assert counter != parent_update.counter == t.counter_id
+    assert (counter_tokens, used) == (5, 105)
+    after, _ = t.record("dev", trace_id="p2", tokens=1, usd=None)
+    assert after.counter_tokens == 101  # the parent's own count is untouched
