@@ -1,5 +1,6 @@
 """One worker per sink: a queue the dispatcher fills, a thread that empties it into
-``Sink.export`` in batches, guarding each call."""
+``Sink.export`` in batches, guarding each call. After ``os.fork()`` the child's worker gets a
+fresh queue and thread (:meth:`SinkWorker.after_fork`)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,35 @@ class SinkWorker:
         self.wake = threading.Event()
         self.stopping = False
         health._watch_depth(sink.name, self.queue)
-        self.thread = threading.Thread(
-            target=self._run, name=f"langgraph-observe-{sink.name}", daemon=True
+        self.thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(
+            target=self._run, name=f"langgraph-observe-{self.sink.name}", daemon=True
         )
-        self.thread.start()
+
+    def start(self) -> None:
+        """Start the thread, unless it was started already."""
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def after_fork(self, health: Health) -> None:
+        """In a forked child: new counters, a fresh queue (what the parent queued is the
+        parent's to export), wake-up and thread (not started), then the sink's own
+        ``after_fork``."""
+        self.queue.clear()  # the inherited counters read its depth: 0 from now on
+        self.queue = deque()
+        self.wake = threading.Event()
+        self.stopping = False
+        self.health = health
+        health._watch_depth(self.sink.name, self.queue)
+        self.thread = self._new_thread()
+        hook = getattr(self.sink, "after_fork", None)
+        if callable(hook):
+            try:
+                hook()
+            except Exception as exc:
+                _guard.report(f"sink {self.sink.name}.after_fork", exc)
 
     def _export(self, batch: list[Record]) -> None:
         try:

@@ -5,6 +5,8 @@
     langgraph-observe demo                       run the example workflow, print its trace
     langgraph-observe traces list [--limit N]    recent traces in the local store
     langgraph-observe traces show TRACE_ID       one trace as a tree (an id prefix is enough)
+    langgraph-observe traces prune --older-than 30d [--keep N] [--vacuum] [--dry-run]
+                                                 remove old traces from the local store
     langgraph-observe serve [--port 9465]        /metrics and the analytics as JSON over HTTP
 
 Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, else
@@ -14,22 +16,37 @@ Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import DEFAULT_STORE_PATH
 from .config_file import configured_settings
 
+if TYPE_CHECKING:
+    from .store import PruneResult
+
 __all__ = ["main"]
 
 
+class _NotAStoreFile(Exception):
+    """The store path names something that cannot be a store file (exit status 1)."""
+
+
 def _store_path(args: argparse.Namespace) -> Path:
-    return configured_settings(store_path=getattr(args, "store", None)).store_path
+    """The store the command reads or writes; a directory is refused."""
+    path = configured_settings(store_path=getattr(args, "store", None)).store_path
+    if path.is_dir():
+        inside = path / DEFAULT_STORE_PATH.name
+        hint = f" (did you mean {inside}?)" if inside.is_file() else ""
+        raise _NotAStoreFile(f"{path} is a directory, not a store file{hint}")
+    return path
 
 
 def _ascii_only(out: TextIO) -> bool:
@@ -79,6 +96,119 @@ def _cmd_traces_show(args: argparse.Namespace, out: TextIO) -> int:
         spans = store.spans(trace_id=trace_id)
     print(trace_tree(trace, spans, ascii_only=args.ascii or _ascii_only(out)), file=out)
     return 0
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age(text: str) -> timedelta:
+    """``--older-than``: a number and a unit, ``90m``, ``12h``, ``30d``, ``2w`` (``s`` too)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a number and a unit (s, m, h, d, w), like 30d or 12h, not {text!r}"
+        )
+    seconds = float(match[1]) * _AGE_UNITS[match[2]]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"too long: {text!r}") from None
+
+
+def _trace_count(text: str) -> int:
+    """``--keep``: a whole number, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return n
+
+
+def _cmd_traces_prune(args: argparse.Namespace, out: TextIO) -> int:
+    from .store import StoreSchemaError, prune
+
+    if args.older_than is None and args.keep is None:
+        print("langgraph-observe: traces prune needs --older-than AGE, --keep N or both",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    path = _store_path(args)
+    if not path.exists():
+        print(f"no store at {path}: nothing to prune", file=out)
+        return 0
+    try:
+        result = prune(path, older_than=args.older_than, keep_traces=args.keep,
+                       vacuum=args.vacuum and not args.dry_run, dry_run=args.dry_run)  # fmt: skip
+    except (sqlite3.Error, StoreSchemaError) as exc:
+        print(f"langgraph-observe: cannot prune {path}: {exc}", file=sys.stderr)
+        return 1
+    print(_prune_report(result, path, args), file=out)
+    return 0
+
+
+def _prune_report(result: PruneResult, path: Path, args: argparse.Namespace) -> str:
+    """What ``traces prune`` removed (or would), and the store's size."""
+    which = []
+    if args.older_than is not None:
+        which.append(f"started more than {_age_text(args.older_than)} ago")
+    if args.keep is not None:
+        which.append(f"finished beyond the newest {args.keep}")
+    criteria = " or ".join(which)
+    if not result.removed_anything:
+        lines = [f"nothing to remove from {path}: no trace {criteria}"]
+    else:
+        others = ", ".join(
+            _count(n, name)
+            for n, name in (
+                (result.scores, "score"),
+                (result.persona_switches, "persona switch"),
+                (result.budget_counters, "budget counter"),
+            )
+            if n
+        )
+        verb = "would remove" if result.dry_run else "removed"
+        lines = [
+            f"{verb} {_count(result.traces, 'trace')} ({criteria}) from {path}:",
+            f"  {_count(result.spans, 'span')}, {_count(result.other_rows, 'other row')}"
+            + (f" ({others})" if others else ""),
+        ]
+    size = f"size: {_size(result.bytes_before)}"
+    if result.dry_run:
+        lines.append("dry run: nothing was removed")
+    elif result.vacuumed:
+        lines.append(f"{size} -> {_size(result.bytes_after)} (vacuumed)")
+    elif result.removed_anything:
+        lines.append(f"{size}; the freed pages are reused by new traces "
+                     "(--vacuum gives them back to the disk)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def _age_text(age: timedelta) -> str:
+    """An age as ``--older-than`` takes it, in the largest unit that says it exactly."""
+    seconds = age.total_seconds()
+    for unit in "dhm":
+        if seconds % _AGE_UNITS[unit] == 0:
+            return f"{seconds / _AGE_UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{size:.1f} {unit}"
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -187,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    traces = commands.add_parser("traces", parents=[store], help="list or show stored traces")
+    traces = commands.add_parser(
+        "traces", parents=[store], help="list, show or prune stored traces"
+    )
     actions = traces.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[store], help="recent traces, newest first")
     listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
@@ -197,6 +329,25 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("trace_id", help="trace id or a unique prefix of it")
     show.add_argument("--ascii", action="store_true", help="draw the tree with ASCII only")
     show.set_defaults(func=_cmd_traces_show)
+    pruning = actions.add_parser(
+        "prune", parents=[store], help="remove old traces (whole: spans, scores, ...)"
+    )
+    pruning.add_argument(
+        "--older-than", metavar="AGE", type=_age,
+        help="remove traces started more than AGE ago: 30d, 12h, 90m, 2w",
+    )  # fmt: skip
+    pruning.add_argument(
+        "--keep", metavar="N", type=_trace_count,
+        help="remove finished traces beyond the newest N",
+    )  # fmt: skip
+    pruning.add_argument(
+        "--vacuum", action="store_true",
+        help="then give the freed space back to the disk (holds the write lock meanwhile)",
+    )  # fmt: skip
+    pruning.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed, remove nothing"
+    )
+    pruning.set_defaults(func=_cmd_traces_prune)
 
     serve = commands.add_parser(
         "serve", parents=[store], help="serve /metrics and the store analytics as JSON over HTTP"
@@ -219,6 +370,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             reconfigure(errors="backslashreplace")
     try:
         code: int = args.func(args, out)
+    except _NotAStoreFile as exc:
+        print(f"langgraph-observe: {exc}", file=sys.stderr)
+        return 1
     except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
         print(f"langgraph-observe: cannot read the store: {exc}", file=sys.stderr)
         return 1

@@ -11,20 +11,22 @@ and wakes the sinks' workers. With nothing queued, no thread wakes. Each worker 
 sink a batch and guards the call: a slow, failing or crashing sink neither slows the
 graph nor the other sinks. When a queue is full the record is dropped for that sink and
 counted in :class:`Health` (``reason="queue_full"``), never silently.
+
+The dispatchers of a process are flushed at its exit and renewed in a forked child
+(:mod:`._open_dispatchers`).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import _guard
+from . import _open_dispatchers as _open
 from ._health import Health
 from ._sink_worker import Marker, SinkWorker
 from .events import Record
@@ -76,7 +78,8 @@ class Dispatcher:
         batch_size: most records handed to ``Sink.export`` at once.
         interval: seconds between the dispatcher's wake-ups when the graph is quiet.
         flush_timeout: default time limit of :meth:`flush` and :meth:`shutdown`.
-        health: counters to share (a new :class:`Health` by default).
+        health: counters to share (a new :class:`Health` by default; a forked child counts
+            into a new one).
     """
 
     def __init__(
@@ -92,10 +95,7 @@ class Dispatcher:
         self.health = health if health is not None else Health()
         self.flush_timeout = flush_timeout
         self.sinks: tuple[Sink, ...] = tuple(sinks)
-        for sink in self.sinks:
-            bind = getattr(sink, "bind", None)
-            if callable(bind):
-                bind(self.health)
+        self._bind_sinks()
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
@@ -113,12 +113,29 @@ class Dispatcher:
         )
         self._closed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._run, name="langgraph-observe-dispatch", daemon=True
-        )
-        self._thread.start()
-        _live.add(self)
-        _warn_if_many()
+        self._start_lock = threading.Lock()
+        #: set in a forked child until its first emit or flush starts the threads
+        self._forked = False
+        self._thread = self._new_thread()
+        self._start_threads()
+        _open.live.add(self)
+        _open.flush_at_exit_first()
+        _open.warn_if_many()
+
+    def _bind_sinks(self) -> None:
+        for sink in self.sinks:
+            bind = getattr(sink, "bind", None)
+            if callable(bind):
+                bind(self.health)
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name="langgraph-observe-dispatch", daemon=True)
+
+    def _start_threads(self) -> None:
+        for w in self._workers:
+            w.start()
+        if self._thread.ident is None:
+            self._thread.start()
 
     def emit(self, record: Record | Deferred | tuple[Any, ...]) -> None:
         """Queue a record (or an ended span, open or packed) for every sink. Never blocks,
@@ -130,6 +147,8 @@ class Dispatcher:
             return
         q.append(record)
         if n == 0:
+            if self._forked:  # the first record of a forked child: start its threads
+                self._restart()
             self._wake.set()
         elif n + 1 == self.batch_size:
             self._full.set()
@@ -137,6 +156,46 @@ class Dispatcher:
     def emit_many(self, records: Sequence[Record]) -> None:
         for r in records:
             self.emit(r)
+
+    # -- fork ---------------------------------------------------------------------------
+    def _after_fork(self, fresh: dict[Health, Health]) -> None:
+        """In a forked child (only the forking thread exists): fresh locks, events, queues,
+        health counters (``fresh``: the new one of each inherited one) and threads (not
+        started: see :meth:`_restart`). The child's copies of what the parent had queued
+        are let go: the parent exports it."""
+        self._lock = threading.Lock()  # a parent's thread may have held it at the fork
+        self._start_lock = threading.Lock()
+        if self._closed:  # shut down (or shutting down) in the parent: nothing to resume
+            _open.live.discard(self)
+            return
+        health = fresh.get(self.health)
+        if health is None:
+            health = fresh[self.health] = Health()
+        self.health = health
+        self._bind_sinks()
+        self._intake.clear()  # the inherited counters read their depths: 0 from now on
+        self._ready.clear()
+        self._intake = deque()
+        self._ready = deque()
+        health._watch_shared(self._intake, self._ready)
+        self._wake = threading.Event()
+        self._full = threading.Event()
+        self._flushing = False
+        self._stopping = False
+        for w in self._workers:
+            w.after_fork(health)
+        self._thread = self._new_thread()
+        self._forked = True
+
+    def _restart(self) -> None:
+        """Start a forked child's threads, once. Never raises."""
+        try:
+            with self._start_lock:
+                if self._forked:
+                    self._start_threads()
+                    self._forked = False
+        except Exception as exc:
+            _guard.report("dispatcher: starting the threads after fork", exc)
 
     def _drop_for_all(self, reason: str, n: int = 1) -> None:
         for w in self._workers:
@@ -236,6 +295,8 @@ class Dispatcher:
         """Block until every record emitted so far has been exported by every sink and each
         sink has flushed its own buffers, or until ``timeout`` seconds (default
         ``flush_timeout``) pass. True when everything got out in time."""
+        if self._forked:
+            self._restart()
         timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         markers = [(w, Marker(deadline)) for w in self._workers if w.thread.is_alive()]
@@ -278,7 +339,7 @@ class Dispatcher:
                     self.health.drop(w.sink.name, "shutdown", left)
             for w in self._workers:
                 ok = _shut_down_sink(w, max(0.0, deadline - time.monotonic())) and ok
-            _live.discard(self)
+            _open.live.discard(self)
             return ok
 
     @property
@@ -320,31 +381,3 @@ def _shut_down_sink(worker: SinkWorker, timeout: float) -> bool:
     helper.start()
     helper.join(timeout)
     return not helper.is_alive()
-
-
-_live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
-#: Past this many open dispatchers (each has a worker thread per sink), warn once: a
-#: handler created per request and never shut down leaks threads.
-MANY_DISPATCHERS = 32
-_warned_many = False
-
-
-def _warn_if_many() -> None:
-    global _warned_many
-    if _warned_many or len(_live) <= MANY_DISPATCHERS:
-        return
-    _warned_many = True
-    logger.warning(
-        "langgraph-observe: %d handlers are open in this process, each with its own sink "
-        "threads; create one CallbackHandler and reuse it across runs (or call shutdown())",
-        len(_live),
-    )
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for d in list(_live):
-        try:
-            d.shutdown()
-        except Exception as exc:  # pragma: no cover - interpreter teardown
-            logger.debug("flush at exit failed: %r", exc)

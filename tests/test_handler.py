@@ -358,10 +358,10 @@ def test_process_exit_flushes_the_sinks(tmp_path):
 
 
 def test_many_open_handlers_warn_once(caplog, monkeypatch):
-    from langgraph_observe import dispatch
+    from langgraph_observe import _open_dispatchers
 
-    monkeypatch.setattr(dispatch, "_warned_many", False)
-    monkeypatch.setattr(dispatch, "MANY_DISPATCHERS", 3)
+    monkeypatch.setattr(_open_dispatchers, "_warned_many", False)
+    monkeypatch.setattr(_open_dispatchers, "MANY_DISPATCHERS", 3)
     handlers = [CallbackHandler(sinks=[InMemorySink()]) for _ in range(6)]
     try:
         warnings = [r for r in caplog.records if "handlers are open" in r.getMessage()]

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler, CallbackManager
 
 from langgraph_observe import ObservedWorkflow, SpanKind
-from langgraph_observe.dispatch import _live
+from langgraph_observe._open_dispatchers import live as _live
 from langgraph_observe.testing import InMemorySink
 
 from . import graphs

@@ -97,6 +97,15 @@ class OTLPPoster:
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    def after_fork(self) -> None:
+        """In a forked child: let go of the parent's kept-alive connection (closing the
+        child's copy of its socket leaves the parent's connection open, and sends nothing)
+        and of a lock a parent's thread may have held. The next :meth:`post` connects."""
+        self._lock = threading.Lock()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
         """Close the kept-alive connection (a later :meth:`post` opens a new one). Does
         not wait for a request in flight: that one fails."""

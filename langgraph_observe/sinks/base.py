@@ -2,6 +2,11 @@
 
 A sink receives batches of :data:`~langgraph_observe.events.Record` on its own background
 thread (never on the graph's path). It ignores record types it has no use for.
+
+Two optional methods are called when a sink has them (:class:`BaseSink` has both):
+``bind(health)``, by the dispatcher that feeds the sink (once, and again in the child of an
+``os.fork()`` with the child's own counters), and ``after_fork()``, in that child, before
+the sink is used there.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ class BaseSink:
     health: Health | None = None
 
     def bind(self, health: Health) -> None:
-        """Called once by the dispatcher; gives the sink the library's health counters."""
+        """Called by the dispatcher (again in a forked child, with the child's own counters):
+        gives the sink the library's health counters."""
         self.health = health
 
     def export(self, records: Sequence[Record]) -> None:  # pragma: no cover - abstract
@@ -50,4 +56,13 @@ class BaseSink:
         return None
 
     def shutdown(self, timeout: float) -> None:
+        return None
+
+    def after_fork(self) -> None:
+        """Called in the child right after ``os.fork()``, where only the forking thread
+        exists, before the sink's worker starts again: reset per-process state. Drop what
+        belongs to the parent (connections, sockets, locks a parent's thread may hold)
+        without using it; a SQLite connection must not even be closed. Keep it quick: no
+        I/O, no threads. The records the parent had queued stay the parent's. Nothing to
+        do by default."""
         return None

@@ -36,6 +36,10 @@ order the records arrive, and ids match the local store and the OTel sink.
 
 ``flush(timeout)`` and ``shutdown(timeout)`` return within ``timeout`` even when
 Langfuse is unreachable.
+
+**Fork.** In the child of an ``os.fork()`` the sink opens a connection of its own (the
+parent's kept-alive one is let go); an outage pause inherited from the parent goes on.
+The Langfuse client restarts its own threads after a fork.
 """
 
 from __future__ import annotations
@@ -351,6 +355,11 @@ class LangfuseSink(BaseSink):
         self._flush(timeout)
         stop = BoundedFlush(lambda _t: self._stop(), f"langgraph-observe-{self.name}-stop")
         stop(max(0.0, deadline - time.monotonic()))
+
+    def after_fork(self) -> None:
+        """In a forked child: a connection and a flush helper of the child's own."""
+        self._poster.after_fork()
+        self._flush = BoundedFlush(self._flush_client, f"langgraph-observe-{self.name}-flush")
 
     def _stop(self) -> None:
         self._poster.close()

@@ -7,6 +7,9 @@
 Batches arrive on the sink's worker thread; each is written in one transaction. The
 file (and its directory) is created on the first batch, not when the sink is built.
 Read it back with :class:`langgraph_observe.store.LocalStore`.
+
+In the child of an ``os.fork()`` the sink writes through a writer of its own; the one it
+inherited is kept, unused and unclosed (:meth:`LocalStoreSink.after_fork`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from ..store.writer import StoreWriter
 from .base import BaseSink
 
 __all__ = ["LocalStoreSink", "autoconfigure"]
+
+#: writers inherited over ``os.fork()``: kept for the life of the process, never used nor
+#: closed (their SQLite connections are the parent's)
+_inherited: list[StoreWriter] = []
 
 
 class LocalStoreSink(BaseSink):
@@ -46,6 +53,14 @@ class LocalStoreSink(BaseSink):
 
     def shutdown(self, timeout: float) -> None:
         self._writer.close()
+
+    def after_fork(self) -> None:
+        """A new writer for the same file (it connects at the child's first batch). The
+        inherited writer is kept aside without being closed: SQLite connections must not
+        cross a fork, and closing the child's copy could release or act on the parent's
+        locks and write-ahead log."""
+        _inherited.append(self._writer)
+        self._writer = StoreWriter(self.path)
 
 
 def autoconfigure(settings: Settings, **kwargs: Any) -> tuple[LocalStoreSink, str]:

@@ -206,6 +206,11 @@ class OTelSink(BaseSink):
             if callable(force_flush):
                 force_flush(millis)
 
+    def after_fork(self) -> None:
+        """In a forked child: a flush helper of the child's own (the SDK's processors
+        restart their threads themselves)."""
+        self._flush = BoundedFlush(self._force_flush, f"langgraph-observe-{self.name}-flush")
+
     def flush(self, timeout: float) -> None:
         """Flush the providers when they can (SDK providers). Returns within ``timeout``
         seconds even when the collector stalls (the flush then goes on in the background)."""

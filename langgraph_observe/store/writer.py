@@ -7,11 +7,9 @@ upsert, so a re-delivered record replaces its earlier row instead of adding one.
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from ..events import (
     TraceContext,
     WorkflowStarted,
 )
+from ._busy import retry_when_busy
 from .schema import connect, ensure_schema, file_identity
 from .statements import (
     TRACE_FINISH_SQL,
@@ -289,11 +288,6 @@ def _journal_files(path: Path) -> tuple[Path, Path]:
     return (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 #: The writer's page cache, KiB. Writes touch the right edge of each B-tree and one
 #: path down each index; the OS's file cache serves the rest as fast, so a large
 #: cache of our own would only add to the process's memory.
@@ -362,15 +356,8 @@ class StoreWriter:
                     logger.warning("langgraph-observe: cannot remove %s: %s", journal, exc)
         self._journal = {}
 
-    def _retry(self, fn: Any) -> None:
-        for attempt in range(self.retries + 1):
-            try:
-                fn()
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == self.retries:
-                    raise
-                time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+    def _retry(self, fn: Callable[[], Any]) -> None:
+        retry_when_busy(fn, self.retries)
 
     def write(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one transaction. Raises when the file stays locked after

@@ -1,0 +1,36 @@
+"""A store file another connection holds locked: how to tell, and how to wait for it."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["RETRIES", "is_busy", "retry_when_busy"]
+
+_T = TypeVar("_T")
+
+#: how many times work is tried again after the busy timeout ran out
+RETRIES = 5
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """True when ``exc`` says another connection held the file locked."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def retry_when_busy(fn: Callable[[], _T], retries: int = RETRIES) -> _T:
+    """``fn()``, tried again up to ``retries`` times, after a growing, jittered pause,
+    while the file stays locked past the busy timeout (another process holding a long
+    write)."""
+    for attempt in range(retries):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+    return fn()
