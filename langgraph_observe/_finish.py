@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ._forksafe import renew_after_fork
 from ._hooks import Hooks
 from ._render import Unplain, plain_copy
 from ._spans import OpenSpan, Trace, hex_id
@@ -68,6 +69,7 @@ class Finisher:
         self.traces: dict[int, Trace] = {}
         self._recent: OrderedDict[int, Trace] = OrderedDict()
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
 
     # -- on the graph's path -------------------------------------------------------------
     def trace_started(self, trace: Trace) -> None:

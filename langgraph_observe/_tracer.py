@@ -23,6 +23,7 @@ from uuid import UUID
 
 from . import semconv as sc
 from ._finish import Finisher
+from ._forksafe import renew_after_fork
 from ._hooks import Hooks
 from ._render import safe_str
 from ._spans import LOW64, OpenSpan, Trace
@@ -96,6 +97,7 @@ class Tracer:
         #: keyed by the run id's integer: hashing a UUID calls Python code, an int does not
         self.open: dict[int, OpenSpan] = {}
         self._evict_lock = threading.Lock()
+        renew_after_fork(self, "_evict_lock")
         self._interrupted_threads: OrderedDict[str, str] = OrderedDict()
 
     # -- bookkeeping --------------------------------------------------------------------

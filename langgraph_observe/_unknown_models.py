@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from ._forksafe import renew_after_fork
+
 __all__ = ["MAX_UNKNOWN_MODELS", "OTHER_UNKNOWN", "UnknownModels"]
 
 logger = logging.getLogger("langgraph_observe")
@@ -22,6 +24,7 @@ class UnknownModels:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
         self._counts: dict[str, int] = {}
 
     def record(self, model: str) -> None:

@@ -20,7 +20,6 @@ graph's path apart from that first read.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._budget_store import Key, read_other_counters, refresh_loop
+from ._forksafe import renew_after_fork
 from .errors import TokenBudgetExceeded
 from .events import BudgetUpdate
 
@@ -180,13 +180,12 @@ class BudgetTracker:
         self._run_keys: dict[str, list[_Key]] = {}
         self._refresher: threading.Thread | None = None
         self._today = ""  #: the UTC day the day and month windows were last pruned for
-        _trackers.add(self)
+        renew_after_fork(self, "_lock", reset=BudgetTracker._after_fork)
 
     def _after_fork(self) -> None:
-        """In a forked child: a counter of its own (the parent keeps writing its rows),
-        what the parent had counted becomes another counter's usage, and the refresher
-        thread (not inherited) starts again when needed."""
-        self._lock = threading.Lock()
+        """In a forked child (its lock already renewed): a counter of its own (the parent
+        keeps writing its rows), what the parent had counted becomes another counter's
+        usage, and the refresher thread (not inherited) starts again when needed."""
         self.counter_id = uuid.uuid4().hex[:16]
         self._refresher = None
         for trace_id in list(self._run_keys):
@@ -396,18 +395,6 @@ class BudgetTracker:
             counter_usd=own_usd,
         )
         return update, newly_exceeded
-
-
-_trackers: weakref.WeakSet[BudgetTracker] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for tracker in list(_trackers):
-        tracker._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _fraction(window: _Window, b: PersonaBudget) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import semconv as sc
+from ._forksafe import renew_after_fork
 from ._hooks import Hooks
 from ._spans import OpenSpan
 from .budgets import BudgetTracker
@@ -100,6 +101,7 @@ class FeatureHooks(Hooks):
             if sinks is not None:
                 self.check_budget_store(sinks)
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
         self._prompts: dict[int, Any] = {}  # span id -> prompts, when inputs are not captured
         self._failed: dict[str, QualityGateFailed] = {}  # node span id -> raise-gate failure
 

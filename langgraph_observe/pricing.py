@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import re
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -39,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._forksafe import renew_after_fork
 from ._unknown_models import MAX_UNKNOWN_MODELS, OTHER_UNKNOWN, UnknownModels
 from .config import ConfigError
 from .events import TokenUsage
@@ -345,6 +347,7 @@ class PriceCatalog:
 # --- the shared default --------------------------------------------------------------------
 _default: PriceCatalog | None = None
 _default_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], "_default_lock")
 
 
 def default_catalog() -> PriceCatalog:

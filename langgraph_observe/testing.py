@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from ._forksafe import renew_after_fork
 from .events import Record, ScoreRecord, SpanKind, SpanRecord
 from .sinks.base import BaseSink
 
@@ -29,6 +30,7 @@ class InMemorySink(BaseSink):
     def __init__(self, name: str = "memory") -> None:
         self.name = name
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
         self.records: list[Record] = []
 
     def export(self, records: Sequence[Record]) -> None:

@@ -43,6 +43,7 @@ from ._encoding_files import (  # noqa: F401 - re-exported, and read by the test
     load_encoding_offline,
     seed_tiktoken_cache,
 )
+from ._forksafe import renew_after_fork
 from .events import TokenUsage
 from .pricing import normalize_model_name
 
@@ -140,6 +141,8 @@ class TokenCounter:
         self._lock = threading.Lock()
         self._loaded: dict[str, Any] = {}  #: encoding -> Encoding, or None if unavailable
         self._pending: dict[str, threading.Event] = {}
+        # a load running in the parent at a fork never ends in the child: start it again
+        renew_after_fork(self, "_lock", reset=lambda c: c._pending.clear())
 
     def _start(self, encoding: str) -> None:
         with self._lock:

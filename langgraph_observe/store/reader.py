@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._forksafe import renew_after_fork
 from ..config_file import configured_settings
 from .schema import connect, file_identity
 
@@ -65,6 +66,15 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+_inherited: list[sqlite3.Connection] = []  #: a parent's connections, never used or closed
+
+
+def _let_go_of_connection(store: LocalStore) -> None:
+    if store._conn is not None:
+        _inherited.append(store._conn)
+        store._conn = None
+
+
 class LocalStore:
     """A read-only view of one store file.
 
@@ -78,6 +88,8 @@ class LocalStore:
         self._conn: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  #: (device, inode) of the open file
         self._lock = threading.Lock()
+        # a connection must not be used across a fork: the child opens its own
+        renew_after_fork(self, "_lock", reset=_let_go_of_connection)
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.path)!r})"
