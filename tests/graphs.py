@@ -172,7 +172,7 @@ def subgraph_graph() -> Any:
     return g.compile(name="outer")
 
 
-def chain_graph(*nodes: tuple[str, Any], name: str | None = None) -> Any:
+def chain_graph(*nodes: tuple[str, Any], name: str | None = None, checkpointer: Any = None) -> Any:
     """The compiled graph START -> each ``(name, function)`` node in turn -> END."""
     g = StateGraph(State)
     previous = START
@@ -181,7 +181,7 @@ def chain_graph(*nodes: tuple[str, Any], name: str | None = None) -> Any:
         g.add_edge(previous, node)
         previous = node
     g.add_edge(previous, END)
-    return g.compile(name=name)
+    return g.compile(name=name, checkpointer=checkpointer)
 
 
 def retry_graph(failures: int = 2, exc: type[Exception] = ConnectionError) -> Any:

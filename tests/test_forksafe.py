@@ -59,15 +59,19 @@ def test_locks_held_by_other_threads_at_the_fork_are_new_in_the_child(tmp_path):
     graph.invoke({"log": []}, {"callbacks": [handler]})
     assert handler.flush(5)
     reader = LocalStore(tmp_path / "none.db")
-    locks = {
-        "finisher": handler.tracer.finisher._lock,
-        "tracer": handler.tracer._evict_lock,
-        "hooks": handler.tracer.hooks._lock,
-        "guard": _guard._lock,
-        "pricing": pricing._default_lock,
-        "memory sink": sink._lock,
-        "reader": reader._lock,
-    }
+
+    def library_locks() -> dict[str, threading.Lock]:
+        return {
+            "finisher": handler.tracer.finisher._lock,
+            "tracer": handler.tracer._evict_lock,
+            "hooks": handler.tracer.hooks._lock,
+            "guard": _guard._lock,
+            "pricing": pricing._default_lock,
+            "memory sink": sink._lock,
+            "reader": reader._lock,
+        }
+
+    locks = library_locks()
     held, release = threading.Event(), threading.Event()
 
     def hold_them() -> None:  # a parent's thread, inside the library, at the fork
@@ -83,15 +87,7 @@ def test_locks_held_by_other_threads_at_the_fork_are_new_in_the_child(tmp_path):
     assert held.wait(5)
 
     def child() -> dict:
-        renewed = {
-            "finisher": handler.tracer.finisher._lock,
-            "tracer": handler.tracer._evict_lock,
-            "hooks": handler.tracer.hooks._lock,
-            "guard": _guard._lock,
-            "pricing": pricing._default_lock,
-            "memory sink": sink._lock,
-            "reader": reader._lock,
-        }
+        renewed = library_locks()
         free = {name: lock.acquire(timeout=2) for name, lock in renewed.items()}
         for name, lock in renewed.items():
             if free[name]:

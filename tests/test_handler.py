@@ -201,17 +201,12 @@ def test_streaming_messages_time_to_first_token():
 
 def test_interrupt_and_resume_are_linked():
     from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import END, START, StateGraph
     from langgraph.types import Command, interrupt
 
     def ask(state: graphs.State) -> graphs.State:
         return {"log": [interrupt("approve?")]}
 
-    g = StateGraph(graphs.State)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    graph = g.compile(checkpointer=InMemorySaver(), name="approval")
+    graph = graphs.chain_graph(("ask", ask), name="approval", checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "th-1"}}
     with capture() as (handler, sink):
         first = graph.invoke({"log": []}, config={**config, "callbacks": [handler]})

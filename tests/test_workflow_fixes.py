@@ -128,11 +128,7 @@ class Approval(ObservedWorkflow):
         def ask(state: graphs.State) -> graphs.State:
             return {"log": [interrupt("approve?")]}
 
-        g = StateGraph(graphs.State)
-        g.add_node("ask", ask)
-        g.add_edge(START, "ask")
-        g.add_edge("ask", END)
-        return g.compile(checkpointer=InMemorySaver())
+        return graphs.chain_graph(("ask", ask), checkpointer=InMemorySaver())
 
 
 def _root_names(sink: InMemorySink) -> list[str | None]:
