@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv as sc
@@ -21,6 +22,7 @@ __all__ = [
     "generation_texts",
     "has_tag_prefix",
     "is_cache_hit",
+    "is_task",
     "read_llm_result",
     "read_result_into",
     "serialized_id",
@@ -61,6 +63,22 @@ def step_of(tags: list[str] | None, prefix: str) -> int | None:
                 except ValueError:
                     return None
     return None
+
+
+def is_task(name: str | None, metadata: Mapping[str, Any], parent: Any) -> bool:
+    """Whether a run is a task of LangGraph's functional API (``@task``): pushed by the
+    entrypoint, named as its ``langgraph_node``, in a checkpoint namespace of its own
+    (the runnables inside a node share the node's namespace)."""
+    if name is None or metadata.get("langgraph_node") != name:
+        return False
+    if "__pregel_push" not in (metadata.get("langgraph_triggers") or ()):
+        return False
+    ns = metadata.get("langgraph_checkpoint_ns")
+    return (
+        isinstance(ns, str)
+        and ns.rsplit("|", 1)[-1].partition(":")[0] == name
+        and (parent is None or parent.attrs.get(sc.LG_CHECKPOINT_NS) != ns)
+    )
 
 
 def has_tag_prefix(tags: list[str] | None, prefix: str) -> bool:

@@ -36,6 +36,7 @@ from ._callbacks import (
     PLUMBING_PREFIXES,
     answered_messages,
     has_tag_prefix,
+    is_task,
     read_result_into,
     serialized_id,
     serialized_name,
@@ -180,7 +181,12 @@ class CallbackHandler(BaseCallbackHandler):
                     run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
                 )
                 return
-            if metadata and "langgraph_node" in metadata and has_tag_prefix(tags, "graph:step:"):
+            parent = tracer.open.get(parent_run_id.int)
+            if (
+                metadata
+                and "langgraph_node" in metadata
+                and (has_tag_prefix(tags, "graph:step:") or is_task(name, metadata, parent))
+            ):
                 node = metadata["langgraph_node"]
                 if node in ("__start__", "__end__") and not tracer.keep_plumbing:
                     tracer.fold(run_id, parent_run_id)
@@ -189,7 +195,6 @@ class CallbackHandler(BaseCallbackHandler):
                     run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs
                 )
                 return
-            parent = tracer.open.get(parent_run_id.int)
             if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
                 tracer.fold(run_id, parent_run_id)
                 return
