@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["Health"]
@@ -33,6 +34,12 @@ class Health:
     def export_error(self, sink: str) -> None:
         with self._lock:
             self.export_errors[sink] = self.export_errors.get(sink, 0) + 1
+
+    def losses(self, sinks: Collection[str]) -> int:
+        """Records dropped plus failed export or flush calls so far, over ``sinks``."""
+        with self._lock:
+            dropped = sum(n for (sink, _), n in self.dropped.items() if sink in sinks)
+            return dropped + sum(n for sink, n in self.export_errors.items() if sink in sinks)
 
     def _watch_depth(self, sink: str, queue: deque[Any]) -> None:
         self._depths[sink] = queue

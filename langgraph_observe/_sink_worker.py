@@ -1,12 +1,18 @@
 """One worker per sink: a queue the dispatcher fills, a thread that empties it into
 ``Sink.export`` in batches, guarding each call. After ``os.fork()`` the child's worker gets a
-fresh queue and thread (:meth:`SinkWorker.after_fork`)."""
+fresh queue and thread (:meth:`SinkWorker.after_fork`).
+
+Every record is counted once: exported, or dropped by the worker (``export_error``) or by
+the dispatcher's shutdown (:meth:`SinkWorker.give_up`: what is queued, and the batch in
+flight, whose export then counts for nothing, whatever it does later).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _guard
@@ -14,7 +20,7 @@ from ._health import Health
 from .events import Record
 from .sinks.base import Sink
 
-__all__ = ["Marker", "SinkWorker"]
+__all__ = ["HealthHooks", "Marker", "SinkWorker", "take_records"]
 
 
 class Marker:
@@ -27,14 +33,47 @@ class Marker:
         self.deadline = deadline
 
 
+class HealthHooks:
+    """The sinks' optional ``health_changed`` hooks (see :mod:`.sinks.base`), called together,
+    each guarded; no more once :meth:`close` ran (the sinks are being shut down)."""
+
+    __slots__ = ("_hooks",)
+
+    def __init__(self, sinks: Iterable[Sink]) -> None:
+        self._hooks: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
+            (s.name, hook) for s in sinks if callable(hook := getattr(s, "health_changed", None))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._hooks)
+
+    def __call__(self) -> None:
+        for name, hook in self._hooks:
+            try:
+                hook()
+            except Exception as exc:
+                _guard.report(f"sink {name}.health_changed", exc)
+
+    def close(self) -> None:
+        self._hooks = ()
+
+
 class SinkWorker:
-    """One sink's queue and the thread that hands the sink its batches."""
+    """One sink's queue and the thread that hands the sink its batches.
+
+    ``on_idle`` (when given) is called each time the worker has emptied its queue: the
+    health counters and queue depths it changed are then final until more work comes.
+    """
 
     __slots__ = (
+        "_given_up",
+        "_lock",
         "batch_size",
         "health",
+        "in_flight",
         "interval",
         "max_queue",
+        "on_idle",
         "queue",
         "sink",
         "stopping",
@@ -43,7 +82,13 @@ class SinkWorker:
     )
 
     def __init__(
-        self, sink: Sink, health: Health, max_queue: int, batch_size: int, interval: float
+        self,
+        sink: Sink,
+        health: Health,
+        max_queue: int,
+        batch_size: int,
+        interval: float,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.sink = sink
         self.health = health
@@ -51,8 +96,13 @@ class SinkWorker:
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
+        self.on_idle = on_idle
         self.wake = threading.Event()
         self.stopping = False
+        #: records of the batch being exported (0: none); settled under ``_lock``
+        self.in_flight = 0
+        self._given_up = False
+        self._lock = threading.Lock()  #: taking a batch or settling it vs. give_up
         health._watch_depth(sink.name, self.queue)
         self.thread = self._new_thread()
 
@@ -68,12 +118,15 @@ class SinkWorker:
 
     def after_fork(self, health: Health) -> None:
         """In a forked child: new counters, a fresh queue (what the parent queued is the
-        parent's to export), wake-up and thread (not started), then the sink's own
+        parent's to export), wake-up, lock and thread (not started), then the sink's own
         ``after_fork``."""
         self.queue.clear()  # the inherited counters read its depth: 0 from now on
         self.queue = deque()
         self.wake = threading.Event()
         self.stopping = False
+        self._lock = threading.Lock()  # a parent's thread may have held it at the fork
+        self.in_flight = 0
+        self._given_up = False
         self.health = health
         health._watch_depth(self.sink.name, self.queue)
         self.thread = self._new_thread()
@@ -84,38 +137,109 @@ class SinkWorker:
             except Exception as exc:
                 _guard.report(f"sink {self.sink.name}.after_fork", exc)
 
+    def give_up(self) -> int:
+        """At shutdown's time limit: empty the queue (releasing flush markers) and disown
+        the batch in flight. Returns how many records that was, for the caller to count as
+        dropped; whatever this worker takes or finishes later counts nowhere else."""
+        with self._lock:
+            self._given_up = True
+            n, self.in_flight = self.in_flight, 0
+            return n + take_records(self.queue)
+
+    def _take(self, q: deque[Any]) -> tuple[list[Record], Marker | None]:
+        """Up to a batch from the queue, as far as the next flush marker (returned too).
+        The batch is in flight from now on."""
+        batch: list[Record] = []
+        marker = None
+        with self._lock:
+            while q and len(batch) < self.batch_size:
+                item = q.popleft()
+                if isinstance(item, Marker):
+                    marker = item
+                    break
+                batch.append(item)
+            if self._given_up:  # reached the queue after shutdown emptied it: not exported
+                if batch:
+                    self.health.drop(self.sink.name, "shutdown", len(batch))
+                return [], marker
+            self.in_flight = len(batch)
+        return batch, marker
+
+    def _settle(self) -> bool:
+        """The batch in flight is done: True when it is still this worker's to count."""
+        with self._lock:
+            self.in_flight = 0
+            return not self._given_up
+
     def _export(self, batch: list[Record]) -> None:
         try:
             self.sink.export(batch)
         except Exception as exc:
-            self.health.export_error(self.sink.name)
-            self.health.drop(self.sink.name, "export_error", len(batch))
+            if self._settle():
+                self.health.export_error(self.sink.name)
+                self.health.drop(self.sink.name, "export_error", len(batch))
             _guard.report(f"sink {self.sink.name}.export", exc)
+        else:
+            self._settle()
+
+    def _flush(self, marker: Marker) -> None:
+        try:
+            self.sink.flush(max(0.0, marker.deadline - time.monotonic()))
+        except Exception as exc:
+            self.health.export_error(self.sink.name)
+            _guard.report(f"sink {self.sink.name}.flush", exc)
+        marker.done.set()
 
     def _run(self) -> None:
         q = self.queue
         while True:
             self.wake.wait()  # woken by the dispatcher's thread (records, flush, stop)
             self.wake.clear()
-            batch: list[Record] = []
             while q:
-                item = q.popleft()
-                if isinstance(item, Marker):
-                    if batch:
-                        self._export(batch)
-                        batch = []
-                    try:
-                        self.sink.flush(max(0.0, item.deadline - time.monotonic()))
-                    except Exception as exc:
-                        self.health.export_error(self.sink.name)
-                        _guard.report(f"sink {self.sink.name}.flush", exc)
-                    item.done.set()
-                    continue
-                batch.append(item)
-                if len(batch) >= self.batch_size:
+                batch, marker = self._take(q)
+                if batch:
                     self._export(batch)
-                    batch = []
-            if batch:
-                self._export(batch)
+                if marker is not None:
+                    self._flush(marker)
+            if self.on_idle is not None and not self._given_up:
+                self.on_idle()
             if self.stopping and not q:
                 return
+
+    def shut_down_sink(self, timeout: float) -> bool:
+        """``Sink.shutdown`` with a hard time limit: on a helper thread, and only once this
+        worker is done (a worker stuck in ``export`` holds what ``shutdown`` needs; the
+        sink is then shut down in the background when the export returns). False when the
+        time limit passed first or ``shutdown`` raised (reported through the guard)."""
+        sink, failed = self.sink, []
+
+        def run(limit: float) -> None:
+            self.thread.join()  # never shut a sink down under a running export
+            try:
+                sink.shutdown(limit)
+            except Exception as exc:
+                failed.append(exc)
+                _guard.report(f"sink {sink.name}.shutdown", exc)
+
+        helper = threading.Thread(
+            target=run, args=(timeout,), name=f"langgraph-observe-{sink.name}-stop", daemon=True
+        )
+        helper.start()
+        helper.join(timeout)
+        return not helper.is_alive() and not failed
+
+
+def take_records(q: deque[Any], skip: tuple[type, ...] = ()) -> int:
+    """Empty ``q``; the number of records it held (not flush markers, which are released,
+    nor items of the ``skip`` types)."""
+    n = 0
+    while q:
+        try:
+            item = q.popleft()
+        except IndexError:
+            break
+        if isinstance(item, Marker):
+            item.done.set()  # nobody will flush it now
+        elif not isinstance(item, skip):
+            n += 1
+    return n

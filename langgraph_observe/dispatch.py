@@ -28,7 +28,7 @@ from typing import Any
 from . import _guard
 from . import _open_dispatchers as _open
 from ._health import Health
-from ._sink_worker import Marker, SinkWorker
+from ._sink_worker import HealthHooks, Marker, SinkWorker, take_records
 from .events import Record
 from .sinks.base import Sink
 
@@ -108,9 +108,15 @@ class Dispatcher:
         self._full = threading.Event()  #: the intake holds a batch
         self._flushing = False
         self._stopping = False
+        #: the sinks' ``health_changed`` hooks: after a worker empties its queue, after flush
+        self._health_hooks = HealthHooks(self.sinks)
+        on_idle = self._health_hooks if self._health_hooks else None
         self._workers = tuple(
-            SinkWorker(s, self.health, max_queue, batch_size, interval) for s in self.sinks
+            SinkWorker(s, self.health, max_queue, batch_size, interval, on_idle) for s in self.sinks
         )
+        self._sink_names = frozenset(s.name for s in self.sinks)
+        #: the sinks' losses (drops, failed calls) when the last flush ended
+        self._losses = self.health.losses(self._sink_names)
         self._closed = False
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -161,8 +167,8 @@ class Dispatcher:
     def _after_fork(self, fresh: dict[Health, Health]) -> None:
         """In a forked child (only the forking thread exists): fresh locks, events, queues,
         health counters (``fresh``: the new one of each inherited one) and threads (not
-        started: see :meth:`_restart`). The child's copies of what the parent had queued
-        are let go: the parent exports it."""
+        started: see :meth:`_restart`); each sink's ``after_fork``, then its ``bind``. The
+        child's copies of what the parent had queued are let go: the parent exports it."""
         self._lock = threading.Lock()  # a parent's thread may have held it at the fork
         self._start_lock = threading.Lock()
         if self._closed:  # shut down (or shutting down) in the parent: nothing to resume
@@ -172,7 +178,7 @@ class Dispatcher:
         if health is None:
             health = fresh[self.health] = Health()
         self.health = health
-        self._bind_sinks()
+        self._losses = health.losses(self._sink_names)
         self._intake.clear()  # the inherited counters read their depths: 0 from now on
         self._ready.clear()
         self._intake = deque()
@@ -183,7 +189,8 @@ class Dispatcher:
         self._flushing = False
         self._stopping = False
         for w in self._workers:
-            w.after_fork(health)
+            w.after_fork(health)  # the sinks' own after_fork: before bind, which may lock
+        self._bind_sinks()
         self._thread = self._new_thread()
         self._forked = True
 
@@ -294,22 +301,31 @@ class Dispatcher:
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every record emitted so far has been exported by every sink and each
         sink has flushed its own buffers, or until ``timeout`` seconds (default
-        ``flush_timeout``) pass. True when everything got out in time."""
+        ``flush_timeout``) pass. Then the sinks' ``health_changed`` hooks run (the merged
+        Prometheus view holds every count so far).
+
+        True when everything got out in time: False when the time limit passed first, or
+        when, since the previous flush ended (or the dispatcher started), a record was
+        dropped for one of the sinks (any reason) or an export or sink flush failed."""
         if self._forked:
             self._restart()
+        before = self._losses
         timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         markers = [(w, Marker(deadline)) for w in self._workers if w.thread.is_alive()]
         if not self._thread.is_alive():
-            return not self._intake and not markers
-        self._intake.append(_Flush(markers))
-        self._flushing = True
-        self._wake.set()
-        self._full.set()
-        ok = True
-        for _, m in markers:
-            ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
-        return ok
+            ok = not self._intake and not markers
+        else:
+            self._intake.append(_Flush(markers))
+            self._flushing = True
+            self._wake.set()
+            self._full.set()
+            ok = True
+            for _, m in markers:
+                ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
+            self._health_hooks()
+        self._losses = now = self.health.losses(self._sink_names)
+        return ok and now == before
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, stop the threads and shut the sinks down. Safe to call twice."""
@@ -330,54 +346,21 @@ class Dispatcher:
             for w in self._workers:
                 w.thread.join(max(0.0, deadline - time.monotonic()))
                 ok = ok and not w.thread.is_alive()
-            # What is still queued at the deadline is dropped, and taken out of the queues,
-            # so that a late worker cannot export it after it was counted.
-            left_in_intake = _take_records(self._intake) + _take_records(self._ready)
+            # What is still queued at the deadline, or being exported by a late worker, is
+            # dropped, once: taken out of the queues, and the batch in flight disowned (its
+            # export, returning or failing later, counts for nothing).
+            left_in_intake = take_records(self._intake, (_Flush,))
+            left_in_intake += take_records(self._ready, (_Flush,))
             for w in self._workers:
-                left = left_in_intake + _take_records(w.queue)
+                left = left_in_intake + w.give_up()
                 if left:
                     self.health.drop(w.sink.name, "shutdown", left)
+            self._health_hooks.close()  # no call follows a sink's shutdown
             for w in self._workers:
-                ok = _shut_down_sink(w, max(0.0, deadline - time.monotonic())) and ok
+                ok = w.shut_down_sink(max(0.0, deadline - time.monotonic())) and ok
             _open.live.discard(self)
             return ok
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-def _take_records(q: deque[Any]) -> int:
-    """Empty ``q``; the number of records (not flush markers) it held."""
-    n = 0
-    while q:
-        try:
-            item = q.popleft()
-        except IndexError:
-            break
-        if isinstance(item, Marker):
-            item.done.set()  # nobody will flush it now
-        elif not isinstance(item, _Flush):
-            n += 1
-    return n
-
-
-def _shut_down_sink(worker: SinkWorker, timeout: float) -> bool:
-    """``Sink.shutdown`` with a hard time limit: on a helper thread, and only once the
-    sink's worker is done (a worker stuck in ``export`` holds what ``shutdown`` needs; the
-    sink is then shut down in the background when the export returns)."""
-    sink = worker.sink
-
-    def run(limit: float) -> None:
-        worker.thread.join()  # never shut a sink down under a running export
-        try:
-            sink.shutdown(limit)
-        except Exception as exc:
-            _guard.report(f"sink {sink.name}.shutdown", exc)
-
-    helper = threading.Thread(
-        target=run, args=(timeout,), name=f"langgraph-observe-{sink.name}-stop", daemon=True
-    )
-    helper.start()
-    helper.join(timeout)
-    return not helper.is_alive()

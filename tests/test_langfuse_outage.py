@@ -54,9 +54,9 @@ def test_retries_a_busy_backend_and_counts_a_refused_batch(
         otlp_receiver.fail_next = [401, 401]  # not worth retrying
         with caplog.at_level("WARNING", logger="langgraph_observe"):
             d.emit_many(make_trace("2" * 32))
-            assert d.flush(10)
+            assert not d.flush(10)  # refused: dropped, so not everything got out
             d.emit_many(make_trace("3" * 32))
-            assert d.flush(10)
+            assert not d.flush(10)
             d.emit_many(make_trace("4" * 32))
             assert d.flush(10)
     finally:
@@ -80,11 +80,11 @@ def test_pauses_while_langfuse_is_down_then_tries_again(
         otlp_receiver.fail_next = [503] * 100  # overloaded until further notice
         with caplog.at_level("WARNING", logger="langgraph_observe"):
             d.emit_many(make_trace("1" * 32))
-            assert d.flush(10)
+            assert not d.flush(10)
             tried = len(otlp_receiver.trace_headers)
             assert tried >= 2  # retried within timeout_s, then given up
             d.emit_many(make_trace("2" * 32))  # within the pause: dropped unencoded
-            assert d.flush(10)
+            assert not d.flush(10)
             assert len(otlp_receiver.trace_headers) == tried
             assert d.health.dropped == {
                 ("langfuse", "export_failed"): 5,
@@ -115,7 +115,7 @@ def test_no_pause_when_outage_pause_is_zero(otlp_receiver: OTLPReceiver) -> None
         otlp_receiver.fail_next = [503] * 100
         for trace_id in ("5" * 32, "6" * 32):
             d.emit_many(make_trace(trace_id))
-            assert d.flush(10)
+            assert not d.flush(10)  # every batch refused
             tried.append(len(otlp_receiver.trace_headers))
     finally:
         d.shutdown(5)
@@ -133,7 +133,7 @@ def test_the_rest_of_a_split_batch_waits_out_the_pause(
     try:
         otlp_receiver.fail_next = [503] * 100
         d.emit_many(make_trace("7" * 32))
-        assert d.flush(10)
+        assert not d.flush(10)
         requests = len(otlp_receiver.trace_headers)
     finally:
         d.shutdown(5)

@@ -95,6 +95,6 @@ def test_a_dropped_workflow_is_shut_down_and_its_records_kept():
     deadline = time.monotonic() + 10
     while _observe_threads() > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _observe_threads() == before
+    assert _observe_threads() <= before  # (threads of earlier tests may end meanwhile)
     assert len(sink.spans(SpanKind.WORKFLOW)) == 5  # flushed before it stopped
     assert not any(d for d in _live if d.sinks and d.sinks[0] is sink)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import weakref
 from bisect import bisect_left
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from .._forksafe import renew_after_fork
 from ..metrics_catalog import DROP_REASONS, METRICS, OVERFLOW, PREFIX, MetricSpec, by_name
 
 if TYPE_CHECKING:
@@ -79,6 +81,7 @@ class HealthCollector:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
         self._tokens: weakref.WeakKeyDictionary[Health, int] = weakref.WeakKeyDictionary()
         self._live: dict[int, _Counts] = {}  #: token -> the Health and its counter dicts
         self._next_token = itertools.count()
@@ -160,6 +163,7 @@ class RegistryMetrics:
     def __init__(self, registry: CollectorRegistry, multiprocess: bool) -> None:
         self.multiprocess = multiprocess
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")  # also renewed by the sinks' after_fork (earlier)
         #: per Health, the totals already added (forgotten with the Health)
         self._seen: weakref.WeakKeyDictionary[Health, dict[tuple[str, tuple[str, ...]], int]]
         self._seen = weakref.WeakKeyDictionary()
@@ -195,19 +199,30 @@ class RegistryMetrics:
             self.health_collector.add(health)
 
     def sync_health(self, health: Health) -> None:
-        """Multiprocess mode: add what ``health`` counted since the last call to the metrics."""
+        """Multiprocess mode: add what ``health`` counted since the last call to the metrics,
+        and set the queue depths. Read and written under one lock, so that of calls from
+        several threads the latest reading is the one written last (a stale depth would stay
+        while the process idles)."""
         if not self.multiprocess:
             return
-        snap = health.snapshot()
         with self._lock:
+            snap = health.snapshot()
             self._zero(snap["queue_depths"])
             seen = self._seen.setdefault(health, {})
             for (sink, reason), n in snap["dropped"].items():
                 self._bump(seen, DROPPED, (sink, reason), n)
             for sink, n in snap["export_errors"].items():
                 self._bump(seen, EXPORT_ERRORS, (sink,), n)
-        for sink, n in snap["queue_depths"].items():
-            self.by_name[QUEUE_DEPTH].labels(sink).set(n)
+            for sink, n in snap["queue_depths"].items():
+                self.by_name[QUEUE_DEPTH].labels(sink).set(n)
+
+    def after_fork(self) -> None:
+        """In a forked child: new locks (a parent's thread may have held one at the fork).
+        Called by the sinks' ``after_fork``, before the dispatcher binds them (which takes
+        the collector's lock)."""
+        self._lock = threading.Lock()
+        if self.health_collector is not None:
+            self.health_collector._lock = threading.Lock()
 
     def _zero(self, sinks: Iterable[str]) -> None:
         """Create the 0-valued drop and error series of sinks not seen before."""
@@ -236,6 +251,7 @@ class RegistryMetrics:
 
 _shared: weakref.WeakKeyDictionary[CollectorRegistry, RegistryMetrics] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], "_shared_lock")
 
 
 def metrics_for(registry: CollectorRegistry | None) -> RegistryMetrics:

@@ -3,10 +3,14 @@
 A sink receives batches of :data:`~langgraph_observe.events.Record` on its own background
 thread (never on the graph's path). It ignores record types it has no use for.
 
-Two optional methods are called when a sink has them (:class:`BaseSink` has both):
+Optional methods are called when a sink has them (:class:`BaseSink` has the first two):
 ``bind(health)``, by the dispatcher that feeds the sink (once, and again in the child of an
-``os.fork()`` with the child's own counters), and ``after_fork()``, in that child, before
-the sink is used there.
+``os.fork()`` with the child's own counters); ``after_fork()``, in that child, before the
+sink is used or bound there; ``health_changed()``, for a sink that reports the health counters
+(the Prometheus sink), after they may have changed: each time any sink's worker has
+emptied its queue, and at the end of every ``flush`` (so that once ``flush`` returned, a
+report made there holds every count so far). It is called from those threads, and no more
+once the dispatcher starts shutting the sinks down: keep it quick and thread-safe.
 """
 
 from __future__ import annotations

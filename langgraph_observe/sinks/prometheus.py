@@ -143,13 +143,23 @@ class PrometheusSink(BaseSink):
                     self._budget(r)
         finally:
             self._t.apply()
-        self._sync_health()
 
     def flush(self, timeout: float) -> None:
         self._sync_health()
 
     def shutdown(self, timeout: float) -> None:
         self._sync_health()
+
+    def health_changed(self) -> None:
+        """Called by the dispatcher (from any sink's worker, or a flushing thread) when the
+        health counters may have changed: multiprocess mode writes them to the metric
+        files."""
+        self._sync_health()
+
+    def after_fork(self) -> None:
+        """The registry's locks are new in the child (a parent's thread may have held
+        one at the fork)."""
+        self._m.after_fork()
 
     def _sync_health(self) -> None:
         if self.health is not None:
