@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from langgraph_observe.sinks.base import BaseSink
 from langgraph_observe.sinks.local import LocalStoreSink
 from langgraph_observe.store import LocalStore
 
+from .forking import exit_code
 from .graphs import State, chain_graph
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,19 +82,6 @@ def in_child(work: Callable[[], None]) -> NoReturn:
         traceback.print_exc()
     finally:
         os._exit(code)
-
-
-def exit_code(pid: int, timeout: float = 60.0) -> int:
-    """The forked child's exit code; it is killed (and the test fails) if it hangs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    pytest.fail(f"the forked child did not exit within {timeout:g} s")
 
 
 def our_threads() -> list[str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
-import time
 
 import pytest
 
@@ -17,6 +15,7 @@ from langgraph_observe.testing import InMemorySink
 from langgraph_observe.tokens import TokenCounter
 
 from . import graphs
+from .forking import exit_code
 
 pytestmark = [
     pytest.mark.unit,
@@ -36,16 +35,7 @@ def in_child(work) -> dict:
         os.write(write, json.dumps(result).encode())
         os._exit(0)
     os.close(write)
-    deadline = time.monotonic() + 30
-    while True:  # a child hung on a lock fails the test instead of hanging it
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the child hung")
-        time.sleep(0.05)
+    status = exit_code(pid, 30)
     with os.fdopen(read) as pipe:
         out = json.loads(pipe.read() or "{}")
     assert status == 0 and "error" not in out, out

@@ -6,7 +6,6 @@ the registry's locks in a forked child."""
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from langgraph_observe.sinks.base import BaseSink
 from langgraph_observe.sinks.prometheus import PrometheusSink
 
 from ._prometheus_records import one_run
+from .forking import exit_code
 
 pytestmark = pytest.mark.unit
 
@@ -211,18 +211,6 @@ def test_multiprocess_health_series_catch_up_when_the_workers_go_idle(tmp_path, 
 
 
 # -- fork: the registry's locks -----------------------------------------------------------
-
-
-def exit_code(pid: int, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return -1
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")

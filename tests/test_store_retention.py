@@ -210,13 +210,7 @@ def blocking_graph(entered: threading.Event, release: threading.Event) -> Any:
         assert release.wait(30)
         return {"log": ["done"]}
 
-    g = StateGraph(graphs.State)
-    g.add_node("plan", plan)
-    g.add_node("wait", wait)
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "wait")
-    g.add_edge("wait", END)
-    return g.compile(name="blocking")
+    return graphs.chain_graph(("plan", plan), ("wait", wait), name="blocking")
 
 
 @pytest.fixture
