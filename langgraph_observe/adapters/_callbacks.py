@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv as sc
-from ..events import TokenUsage
+from ..events import SpanKind, TokenUsage
 from ..usage import (
     finish_reason,
     finish_reasons,
@@ -22,6 +22,7 @@ __all__ = [
     "generation_texts",
     "has_tag_prefix",
     "is_cache_hit",
+    "is_plumbing",
     "is_task",
     "read_llm_result",
     "read_result_into",
@@ -63,6 +64,26 @@ def step_of(tags: list[str] | None, prefix: str) -> int | None:
                 except ValueError:
                     return None
     return None
+
+
+def is_plumbing(name: str, tags: list[str] | None, parent: Any) -> bool:
+    """Whether a chain run under ``parent`` is LangGraph's plumbing (folded away unless
+    ``keep_plumbing``): a name of :data:`PLUMBING`, or a step of a node's sequence that
+    comes after the node's own steps."""
+    if name in PLUMBING or name.startswith(PLUMBING_PREFIXES):
+        return True
+    # A node runs one sequence: the user's steps 1..k (one, or a chain's steps), then
+    # LangGraph's channel writer (not traced) and branch routers. A step that does not
+    # follow the last one seen comes after the writer: plumbing.
+    if parent is not None and parent.kind is SpanKind.NODE and not parent.folded:
+        step = step_of(tags, "seq:step:")
+        if step is None:
+            return False
+        if step == 1 or step == parent.seq_step + 1:
+            parent.seq_step = step
+            return False
+        return True
+    return False
 
 
 def is_task(name: str | None, metadata: Mapping[str, Any], parent: Any) -> bool:

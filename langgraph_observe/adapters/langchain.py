@@ -32,10 +32,9 @@ from ..errors import ObserveControlError
 from ..events import SpanKind
 from ..sinks.base import Sink
 from ._callbacks import (
-    PLUMBING,
-    PLUMBING_PREFIXES,
     answered_messages,
     has_tag_prefix,
+    is_plumbing,
     is_task,
     read_result_into,
     serialized_id,
@@ -136,22 +135,6 @@ class CallbackHandler(BaseCallbackHandler):
         return self.dispatcher.shutdown(timeout)
 
     # -- chains, graphs and nodes -------------------------------------------------------
-    def _is_plumbing(self, name: str, tags: list[str] | None, parent: Any) -> bool:
-        if name in PLUMBING or name.startswith(PLUMBING_PREFIXES):
-            return True
-        # A node runs one sequence: the user's steps 1..k (one, or a chain's steps), then
-        # LangGraph's channel writer (not traced) and branch routers. A step that does not
-        # follow the last one seen comes after the writer: plumbing.
-        if parent is not None and parent.kind is SpanKind.NODE and not parent.folded:
-            step = step_of(tags, "seq:step:")
-            if step is None:
-                return False
-            if step == 1 or step == parent.seq_step + 1:
-                parent.seq_step = step
-                return False
-            return True
-        return False
-
     def _note_step(self, parent_run_id: UUID | None, tags: list[str] | None) -> None:
         """A model, tool or retriever that is a step of its node's sequence (a node made of
         a chain): later steps of the chain are the user's too."""
@@ -195,7 +178,7 @@ class CallbackHandler(BaseCallbackHandler):
                     run_id, parent_run_id, name or node, SpanKind.NODE, metadata, tags, inputs
                 )
                 return
-            if not tracer.keep_plumbing and self._is_plumbing(name or "", tags, parent):
+            if not tracer.keep_plumbing and is_plumbing(name or "", tags, parent):
                 tracer.fold(run_id, parent_run_id)
                 return
             tracer.start(
