@@ -137,6 +137,33 @@ class SinkWorker:
             except Exception as exc:
                 _guard.report(f"sink {self.sink.name}.after_fork", exc)
 
+    def offer(self, records: list[Record]) -> None:
+        """Queue ``records`` (what finds no room is counted as ``queue_full``), and wake the
+        thread. After :meth:`give_up` they are counted as dropped (``shutdown``) instead:
+        a dispatcher still handing over past shutdown's time limit loses nothing uncounted."""
+        with self._lock:
+            if self._given_up:
+                self.health.drop(self.sink.name, "shutdown", len(records))
+                return
+            q = self.queue
+            room = self.max_queue - len(q)
+            if room >= len(records):
+                q.extend(records)
+            else:
+                if room > 0:
+                    q.extend(records[:room])
+                self.health.drop(self.sink.name, "queue_full", len(records) - max(room, 0))
+        self.wake.set()
+
+    def offer_marker(self, marker: Marker) -> None:
+        """Queue a flush marker (released at once after :meth:`give_up`)."""
+        with self._lock:
+            if self._given_up:
+                marker.done.set()
+                return
+            self.queue.append(marker)
+        self.wake.set()
+
     def give_up(self) -> int:
         """At shutdown's time limit: empty the queue (releasing flush markers) and disown
         the batch in flight. Returns how many records that was, for the caller to count as

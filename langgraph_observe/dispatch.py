@@ -242,7 +242,10 @@ class Dispatcher:
     def _pack(self, intake: deque[Any], ready: deque[Any]) -> None:
         """Move everything from the intake to the ready queue, ended spans packed."""
         while intake:
-            item = intake.popleft()
+            try:
+                item = intake.popleft()
+            except IndexError:  # emptied by a shutdown past its time limit
+                return
             if isinstance(item, Deferred):
                 try:
                     item = item.pack()
@@ -258,7 +261,10 @@ class Dispatcher:
         are interrupted once, not once per handful of records.)"""
         records: list[Record] = []
         for _ in range(min(len(q), self.batch_size)):
-            item = q.popleft()
+            try:
+                item = q.popleft()
+            except IndexError:  # emptied by a shutdown past its time limit
+                break
             if type(item) is tuple or isinstance(item, Deferred):
                 try:
                     record = self._record_of(item)
@@ -272,8 +278,7 @@ class Dispatcher:
                 self._hand_over(records)
                 records = []
                 for worker, marker in item.markers:
-                    worker.queue.append(marker)
-                    worker.wake.set()
+                    worker.offer_marker(marker)
             else:
                 records.append(item)
         self._hand_over(records)
@@ -284,18 +289,9 @@ class Dispatcher:
         return self.unpack(item) if self.unpack is not None else None
 
     def _hand_over(self, records: list[Record]) -> None:
-        if not records:
-            return
-        for w in self._workers:
-            q = w.queue
-            room = w.max_queue - len(q)
-            if room >= len(records):
-                q.extend(records)
-            else:
-                if room > 0:
-                    q.extend(records[:room])
-                self.health.drop(w.sink.name, "queue_full", len(records) - max(room, 0))
-            w.wake.set()
+        if records:
+            for w in self._workers:
+                w.offer(records)
 
     # -- flush and shutdown -------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:

@@ -9,12 +9,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from langgraph_observe import _guard
-from langgraph_observe.dispatch import Dispatcher
+from langgraph_observe.dispatch import Deferred, Dispatcher
 from langgraph_observe.events import Record
 from langgraph_observe.metrics_catalog import PREFIX
 from langgraph_observe.sinks import _prometheus_metrics
@@ -116,6 +117,54 @@ def test_the_batch_in_flight_at_shutdowns_time_limit_is_counted_once():
 
 
 # -- flush: True only when nothing was lost -----------------------------------------------
+
+
+class SlowToBuild(Deferred):
+    """An ended span whose record takes long to build (the dispatcher's thread is still at
+    it when shutdown's time limit passes)."""
+
+    __slots__ = ("delay", "i")
+
+    def __init__(self, i: int, delay: float) -> None:
+        self.i, self.delay = i, delay
+
+    def record(self) -> Any:
+        time.sleep(self.delay)
+        return ("record", self.i)
+
+
+class Counting(BaseSink):
+    name = "count"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def export(self, records: Sequence[Record]) -> None:
+        self.n += len(records)
+
+
+@pytest.mark.parametrize(("emitted", "delay"), [(1, 0.5), (3000, 0.0005)])
+def test_records_built_after_shutdowns_time_limit_are_counted_once(emitted, delay):
+    """The dispatcher's thread outlives shutdown's time limit: what it still builds and
+    hands over is counted as dropped, and the thread does not die on the emptied queues."""
+    crashed: list[str] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: crashed.append(repr(args.exc_value))
+    try:
+        sink = Counting()
+        d = Dispatcher([sink], batch_size=64, interval=0.01)
+        for i in range(emitted):
+            d.emit(SlowToBuild(i, delay))
+        time.sleep(0.05)
+        assert d.shutdown(0.2) is False
+        d._thread.join(10)
+    finally:
+        threading.excepthook = previous
+    assert crashed == []
+    dropped = d.health.dropped
+    assert set(dropped) == {("count", "shutdown")}
+    assert sink.n + dropped[("count", "shutdown")] == emitted
+    assert d.health.snapshot()["queue_depths"] == {"count": 0}
 
 
 def test_flush_is_false_when_what_it_flushed_was_dropped():
