@@ -103,18 +103,19 @@ _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def _age(text: str) -> timedelta:
     """``--older-than``: a number and a unit, ``90m``, ``12h``, ``30d``, ``2w`` (``s`` too)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip().lower())
+    # units in lowercase only: on a command that deletes, "6M" must not pass as 6 minutes
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip())
     if match is None:
         raise argparse.ArgumentTypeError(
-            f"expected a number and a unit (s, m, h, d, w), like 30d or 12h, not {text!r}"
+            f"expected a number and a lowercase unit (s, m, h, d, w), like 30d or 12h, not {text!r}"
         )
-    seconds = float(match[1]) * _AGE_UNITS[match[2]]
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
     try:
-        return timedelta(seconds=seconds)
+        age = timedelta(seconds=float(match[1]) * _AGE_UNITS[match[2]])
     except OverflowError:
         raise argparse.ArgumentTypeError(f"too long: {text!r}") from None
+    if age <= timedelta(0):  # after rounding to microseconds
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
+    return age
 
 
 def _trace_count(text: str) -> int:

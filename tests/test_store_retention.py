@@ -253,6 +253,67 @@ def test_keep_keeps_the_newest_and_every_running_trace(
         assert [r["trace_id"] for r in store.traces()] == [running_trace]
 
 
+def test_keep_counts_finished_traces_only(recorder: Recorder) -> None:
+    """Runs in flight newer than the finished traces do not take the places of those."""
+    finished = [recorder.run() for _ in range(3)]
+    entered, release = threading.Event(), threading.Event()
+    runner = threading.Thread(
+        target=blocking_graph(entered, release).invoke,
+        args=({"log": []}, {"callbacks": [recorder.handler]}),
+    )
+    runner.start()
+    try:
+        assert entered.wait(10)
+        assert recorder.handler.flush(10)
+        result = prune(recorder.path, keep_traces=2)
+        with LocalStore(recorder.path) as store:
+            left = {r["trace_id"]: r["status"] for r in store.traces()}
+    finally:
+        release.set()
+        runner.join(10)
+    assert result.traces == 1
+    assert set(left) - set(finished) and list(left.values()).count("running") == 1
+    assert set(finished[1:]) <= set(left) and finished[0] not in left
+
+
+def test_ages_and_counts_beyond_what_sqlite_holds_remove_nothing(recorder: Recorder) -> None:
+    recorder.run()
+    assert prune(recorder.path, older_than=1e300).traces == 0
+    assert prune(recorder.path, older_than=timedelta(days=999_999_999)).traces == 0
+    assert prune(recorder.path, keep_traces=10**30).traces == 0
+    assert table_counts(recorder.path)["traces"] == 1
+
+
+@pytest.mark.parametrize("content", [b"", None], ids=["zero-bytes", "no-tables"])
+def test_a_store_file_not_written_yet_has_nothing_to_prune(tmp_path: Path, content) -> None:
+    path = tmp_path / "new.db"
+    if content is None:
+        sqlite3.connect(path).close()
+        path.write_bytes(path.read_bytes())  # an empty SQLite file, as a writer creates it
+    else:
+        path.write_bytes(content)
+    for dry_run in (True, False):
+        assert prune(path, keep_traces=0, dry_run=dry_run).traces == 0
+    assert run_cli("traces", "prune", "--keep", "0", "--store", str(path))[0] == 0
+
+
+def test_vacuum_does_not_wait_for_a_reader(recorder: Recorder) -> None:
+    """The closing checkpoint skips a store a reader holds a snapshot of, instead of
+    holding the write lock (and the writers) for the busy timeout."""
+    recorder.run()
+    reader = sqlite3.connect(recorder.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM spans").fetchall()  # a snapshot held
+    try:
+        started = time.monotonic()
+        prune(recorder.path, keep_traces=0, vacuum=True)
+        took = time.monotonic() - started
+    finally:
+        reader.rollback()
+        reader.close()
+    assert took < 5  # the busy timeout is 10 s
+
+
 def test_a_running_trace_goes_only_when_older_than_the_cutoff(
     recorder: Recorder, running_trace: str
 ) -> None:
@@ -470,6 +531,8 @@ def test_cli_prune_dry_run_then_for_real(recorder: Recorder) -> None:
         ["--older-than", "3y"],
         ["--keep", "-1"],
         ["--keep", "many"],
+        ["--older-than", "6M"],  # not 6 minutes: units are lowercase
+        ["--older-than", "0.0000001s"],  # 0 once rounded to microseconds
     ],
 )
 def test_cli_prune_usage_errors(tmp_path: Path, argv: list[str]) -> None:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from .._utc_windows import NS, epoch_ns
 from ._busy import RETRIES, is_busy, retry_when_busy
-from .schema import SCHEMA_VERSION, StoreSchemaError, connect, ensure_schema
+from .schema import BUSY_TIMEOUT_MS, SCHEMA_VERSION, StoreSchemaError, connect, ensure_schema
 
 __all__ = ["RETRIES", "ROWS_PER_TRANSACTION", "TRACES_PER_TRANSACTION", "PruneResult", "prune"]
 
@@ -106,7 +106,7 @@ class _Criteria:
         if self.keep_traces is not None:
             clauses.append(
                 "(status != 'running' AND trace_id NOT IN (SELECT trace_id FROM traces "
-                "ORDER BY start_ns DESC, trace_id DESC LIMIT ?))"
+                "WHERE status != 'running' ORDER BY start_ns DESC, trace_id DESC LIMIT ?))"
             )
             params.append(self.keep_traces)
         return " OR ".join(clauses), params
@@ -149,11 +149,15 @@ def prune(
     bytes_before = _disk_bytes(path)
     if dry_run:
         with closing(connect(path, readonly=True)) as conn:
-            _check_schema(conn, path, migrate=False)
+            if not _check_schema(conn, path, migrate=False):
+                return PruneResult(
+                    bytes_before=bytes_before, bytes_after=bytes_before, dry_run=True
+                )
             counts = _count(conn, criteria)
         return _result(counts, bytes_before, bytes_before, dry_run=True)
     with closing(connect(path)) as conn:
-        _check_schema(conn, path, migrate=True)
+        if not _check_schema(conn, path, migrate=True):
+            return PruneResult(bytes_before=bytes_before, bytes_after=bytes_before)
         counts = _remove(conn, criteria)
         if vacuum:
             _give_space_back(conn)
@@ -181,13 +185,20 @@ def _result(
     )
 
 
+_OLDEST_NS = -(2**63)  #: SQLite's smallest integer
+_MOST_ROWS = 2**63 - 1  #: SQLite's largest integer
+
+
 def _cutoff_ns(older_than: timedelta | float | None, now: datetime | None) -> int | None:
     if older_than is None:
         return None
     seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
     if isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"older_than must be a duration of 0 or more, not {older_than!r}")
-    return epoch_ns(now) - round(seconds * NS)
+    age_ns = seconds * NS
+    if age_ns >= -_OLDEST_NS:  # older than SQLite's integers reach: nothing is that old
+        return _OLDEST_NS
+    return max(epoch_ns(now) - round(age_ns), _OLDEST_NS)
 
 
 def _keep(keep_traces: int | None) -> int | None:
@@ -195,7 +206,7 @@ def _keep(keep_traces: int | None) -> int | None:
         isinstance(keep_traces, bool) or not isinstance(keep_traces, int) or keep_traces < 0
     ):
         raise ValueError(f"keep_traces must be a whole number of 0 or more, not {keep_traces!r}")
-    return keep_traces
+    return None if keep_traces is None else min(keep_traces, _MOST_ROWS)
 
 
 def _disk_bytes(path: Path) -> int:
@@ -207,12 +218,15 @@ def _disk_bytes(path: Path) -> int:
     return total
 
 
-def _check_schema(conn: sqlite3.Connection, path: Path, *, migrate: bool) -> None:
+def _check_schema(conn: sqlite3.Connection, path: Path, *, migrate: bool) -> bool:
     """Refuse a file that is not a store or has a newer schema; ``migrate`` an older one
-    (as a writer opening it would)."""
+    (as a writer opening it would). False for an empty file (or one a writer is creating):
+    nothing to prune yet."""
     version = retry_when_busy(lambda: conn.execute("PRAGMA user_version").fetchone()[0])
-    if version == 0:
+    if version == 0 and _has_tables(conn):
         raise sqlite3.DatabaseError(f"{path} is not a langgraph-observe store (no schema version)")
+    if version == 0:  # empty, or a writer is creating it
+        return False
     if version > SCHEMA_VERSION:
         raise StoreSchemaError(
             f"store schema version {version} is newer than this library's ({SCHEMA_VERSION}); "
@@ -220,6 +234,11 @@ def _check_schema(conn: sqlite3.Connection, path: Path, *, migrate: bool) -> Non
         )
     if version < SCHEMA_VERSION and migrate:
         retry_when_busy(lambda: ensure_schema(conn))
+    return True
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall())
 
 
 # --- counting (dry run) -------------------------------------------------------------------
@@ -371,11 +390,16 @@ def _give_space_back(conn: sqlite3.Connection) -> None:
     elif mode == 2:
         # a statement step frees one page: executescript steps it to the end
         retry_when_busy(lambda: conn.executescript("PRAGMA incremental_vacuum;"))
-    try:  # waits (busy timeout) for readers; a store kept busy keeps a longer WAL a while
+    # Fold the WAL in only when no reader is in the way: waiting for readers here would
+    # hold the write lock, and block the writers, for up to the busy timeout.
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     except sqlite3.OperationalError as exc:
         if not is_busy(exc):
             raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 # --- transactions -------------------------------------------------------------------------
