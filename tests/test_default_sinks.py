@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from .subprocesses import run_python
 
 _PROBE = textwrap.dedent(
     """
@@ -47,16 +45,8 @@ def probe(tmp_path: Path, setup: str = "", **env: str) -> dict:
         if not k.startswith(("LANGFUSE_", "OTEL_", "LANGGRAPH_OBSERVE_"))
     }
     clean.update(LANGGRAPH_OBSERVE_STORE=str(tmp_path / "traces.db"), **env)
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(setup=setup)],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_python(_PROBE.format(setup=setup), env=clean)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_an_unconfigured_handler_imports_no_remote_sink(tmp_path: Path) -> None:

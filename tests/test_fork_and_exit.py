@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 import traceback
@@ -28,8 +26,7 @@ from langgraph_observe.store import LocalStore
 
 from .forking import exit_code
 from .graphs import State, chain_graph
-
-ROOT = Path(__file__).resolve().parent.parent
+from .subprocesses import run_python
 
 pytestmark = [
     pytest.mark.e2e,
@@ -381,17 +378,7 @@ _EXIT_CREATED_SCRIPT = textwrap.dedent(
 
 
 def run_script(script: str, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LANGFUSE_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_python(script, *args, drop_env=("OTEL_", "LANGFUSE_"))
 
 
 def test_spans_queued_at_exit_reach_a_provider_built_after_the_import(tmp_path: Path) -> None:

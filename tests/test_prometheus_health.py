@@ -6,12 +6,10 @@ from __future__ import annotations
 import gc
 import os
 import re
-import subprocess
 import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,8 +22,8 @@ from langgraph_observe.sinks._prometheus_metrics import RegistryMetrics
 from langgraph_observe.sinks.prometheus import PrometheusSink
 
 from ._prometheus_records import feed, one_run
+from .subprocesses import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 DROPPED = f"{PREFIX}spans_dropped_total"
 ERRORS = f"{PREFIX}sink_export_errors_total"
 
@@ -143,16 +141,7 @@ _MP_WORKER = textwrap.dedent("""
 def test_multiprocess_files_hold_zero_series_and_every_drop(tmp_path):
     mp_dir = tmp_path / "prom-mp"
     mp_dir.mkdir()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
-    done = subprocess.run(
-        [sys.executable, "-c", _MP_WORKER],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python(_MP_WORKER, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}, timeout=60)
     reg = CollectorRegistry()
     MultiProcessCollector(reg, path=str(mp_dir))
     series = drop_series(reg)

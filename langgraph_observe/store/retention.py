@@ -19,7 +19,6 @@ import errno
 import math
 import sqlite3
 import time
-from collections.abc import Callable
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,8 +26,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._utc_windows import NS, epoch_ns
-from ._busy import RETRIES, is_busy, retry_when_busy
-from .schema import BUSY_TIMEOUT_MS, SCHEMA_VERSION, StoreSchemaError, connect, ensure_schema
+from ._busy import RETRIES, retry_when_busy, short_transaction
+from ._vacuum import give_space_back
+from .schema import SCHEMA_VERSION, StoreSchemaError, connect, ensure_schema
 
 __all__ = ["RETRIES", "ROWS_PER_TRANSACTION", "TRACES_PER_TRANSACTION", "PruneResult", "prune"]
 
@@ -160,7 +160,7 @@ def prune(
             return PruneResult(bytes_before=bytes_before, bytes_after=bytes_before)
         counts = _remove(conn, criteria)
         if vacuum:
-            _give_space_back(conn)
+            give_space_back(conn)
     return _result(counts, bytes_before, _disk_bytes(path), vacuumed=vacuum)
 
 
@@ -285,7 +285,7 @@ def _remove(conn: sqlite3.Connection, criteria: _Criteria) -> dict[str, int]:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (trace_id TEXT PRIMARY KEY)")
     where, params = criteria.where()
     while True:
-        removed = _short_transaction(conn, lambda: _remove_traces(conn, where, params))
+        removed = short_transaction(conn, lambda: _remove_traces(conn, where, params))
         _add(counts, removed)
         if removed["traces"] < TRACES_PER_TRANSACTION:
             break  # fewer than a full batch were left: the rest is what came in meanwhile
@@ -293,7 +293,7 @@ def _remove(conn: sqlite3.Connection, criteria: _Criteria) -> dict[str, int]:
         cutoff = criteria.cutoff_ns
         for table, condition in _ORPHAN_ROWS.items():
             counts[table] += _remove_rows(conn, table, condition, cutoff)
-        counts["budget_counters"] += _short_transaction(
+        counts["budget_counters"] += short_transaction(
             conn, lambda: _remove_ended_windows(conn, cutoff)
         )
     return counts
@@ -306,7 +306,7 @@ def _remove_rows(conn: sqlite3.Connection, table: str, condition: str, cutoff_ns
     )
     removed = 0
     while True:
-        n = _short_transaction(
+        n = short_transaction(
             conn, lambda: int(conn.execute(sql, [cutoff_ns, ROWS_PER_TRANSACTION]).rowcount)
         )
         removed += n
@@ -377,54 +377,3 @@ def _window_end_ns(window: str, key: str) -> int | None:
 def _add(counts: dict[str, int], removed: dict[str, int]) -> None:
     for table, n in removed.items():
         counts[table] += n
-
-
-# --- giving space back ----------------------------------------------------------------------
-def _give_space_back(conn: sqlite3.Connection) -> None:
-    """Shrink the file: ``VACUUM`` (rewrites it, holding the write lock meanwhile), or
-    ``incremental_vacuum`` in incremental auto-vacuum mode (full auto-vacuum already gave
-    the pages back at each commit); then fold the WAL into the file and truncate it."""
-    mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
-    if mode == 0:
-        retry_when_busy(lambda: conn.execute("VACUUM"))
-    elif mode == 2:
-        # a statement step frees one page: executescript steps it to the end
-        retry_when_busy(lambda: conn.executescript("PRAGMA incremental_vacuum;"))
-    # Fold the WAL in only when no reader is in the way: waiting for readers here would
-    # hold the write lock, and block the writers, for up to the busy timeout.
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    except sqlite3.OperationalError as exc:
-        if not is_busy(exc):
-            raise
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-
-
-# --- transactions -------------------------------------------------------------------------
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[], _T]) -> _T:
-    """``work`` in one ``BEGIN IMMEDIATE`` transaction, retried as a writer's batch is when
-    the file stays locked past the busy timeout."""
-
-    def attempt() -> _T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work()
-            conn.execute("COMMIT")
-            return result
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    return retry_when_busy(attempt)
-
-
-def _short_transaction(conn: sqlite3.Connection, work: Callable[[], _T]) -> _T:
-    """``work`` in a transaction, then a pause as long as it took: writers waiting for the
-    lock (their busy handler polls it) get it between two transactions of ours."""
-    started = time.monotonic()
-    result = _in_transaction(conn, work)
-    time.sleep(min(time.monotonic() - started, 1.0))
-    return result
