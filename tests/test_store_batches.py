@@ -59,3 +59,42 @@ def test_statements_hold_a_power_of_two_of_rows() -> None:
     conn = sqlite3.connect(":memory:")
     per = statements.rows_per_statement(conn)
     assert per & (per - 1) == 0 and per * len(statements.SPAN_COLUMNS) <= 32766
+
+
+def test_trace_rows_go_many_to_a_statement(tmp_path: Path) -> None:
+    """Each statement is one hand-over of the GIL: 40 traces' rows take a few statements,
+    not one per row, and land as each trace's last upsert says."""
+    records: list[SpanRecord] = []
+    for t in range(40):
+        trace = TraceContext(trace_id=f"{t + 1:032x}", workflow="wf")
+        records += spans(trace, 3)[1:]  # children: each trace opens ...
+        if t % 2 == 0:
+            records.append(spans(trace, 1)[0])  # ... and half of them finish
+    sink = LocalStoreSink(tmp_path / "t.db")
+    sink.export(records[:1])  # creates the file and the connection
+    writer = sink._writer
+    statements_run: list[str] = []
+    assert writer._conn is not None
+    writer._conn.set_trace_callback(statements_run.append)
+    sink.export(records)
+    writer._conn.set_trace_callback(None)
+    trace_upserts = [s for s in statements_run if s.lstrip().startswith("INSERT INTO traces")]
+    assert 1 <= len(trace_upserts) <= 6, len(trace_upserts)
+    sink.shutdown(1.0)
+    with LocalStore(tmp_path / "t.db") as store:
+        traces = {t["trace_id"]: t for t in store.traces()}
+    assert len(traces) == 40
+    assert sum(t["status"] == "running" for t in traces.values()) == 20
+    assert traces[f"{1:032x}"]["end_ns"] == 2_000 and traces[f"{1:032x}"]["start_ns"] == 1_000
+
+
+def test_one_trace_twice_in_one_statement_keeps_the_later_row() -> None:
+    conn = sqlite3.connect(":memory:")
+    from langgraph_observe.store.schema import ensure_schema
+
+    ensure_schema(conn)
+    row = ("t", "r", "root", "wf", 5, 9, "ok", None, None, None, None, "[]", "{}")
+    later = ("t", "r", "root", "wf", 3, 12, "error", None, None, None, None, "[]", "{}")
+    statements.insert_traces(conn, statements.TRACE_FINISH_SQL, [row, later], 8)
+    got = conn.execute("SELECT start_ns, end_ns, status FROM traces").fetchall()
+    assert got == [(3, 12, "error")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sqlite3
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..events import BudgetUpdate, PersonaSwitch, Record, ScoreRecord
@@ -20,8 +21,11 @@ __all__ = [
     "TRACE_FINISH_SQL",
     "TRACE_OPEN_SQL",
     "insert_spans",
+    "insert_traces",
+    "many_rows_sql",
     "other_statement",
     "rows_per_statement",
+    "upsert_rows",
 ]
 
 SPAN_COLUMNS = (
@@ -78,6 +82,14 @@ def span_sql(rows: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def many_rows_sql(sql: str, rows: int) -> str:
+    """``sql``, an upsert of one ``VALUES (...)`` row, for ``rows`` rows."""
+    start = sql.index("(", sql.index("VALUES"))
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
+
+
 def rows_per_statement(conn: sqlite3.Connection) -> int:
     getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
     category = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
@@ -88,17 +100,36 @@ def rows_per_statement(conn: sqlite3.Connection) -> int:
     return 1 << (fits.bit_length() - 1)  # a power of two
 
 
-def insert_spans(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], per: int) -> None:
-    """Many span rows per statement: SQLite runs each statement in one go, while the
-    ``sqlite3`` module lets go of the GIL and takes it back once per statement, not once
-    per row (each hand-over costs the graph's threads a wait for the GIL). Statements
-    hold a power of two of rows, so few distinct ones are prepared and cached."""
+def upsert_rows(
+    conn: sqlite3.Connection,
+    sql_of: Callable[[int], str],
+    rows: Sequence[tuple[Any, ...]],
+    per: int,
+) -> None:
+    """Many rows per statement (``sql_of(n)``: the statement for ``n`` rows): SQLite runs
+    each statement in one go, while the ``sqlite3`` module lets go of the GIL and takes it
+    back once per statement, not once per row as ``executemany`` does (each hand-over
+    costs the graph's threads a wait for the GIL). Statements hold a power of two of rows
+    (at most ``per``, which ``rows_per_statement`` fits to the widest row, the span's),
+    so few distinct ones are prepared and cached."""
     i, n = 0, len(rows)
     while i < n:
         size = min(per, 1 << ((n - i).bit_length() - 1))
-        chunk = rows[i : i + size]
-        conn.execute(span_sql(size), list(itertools.chain.from_iterable(chunk)))
+        conn.execute(sql_of(size), list(itertools.chain.from_iterable(rows[i : i + size])))
         i += size
+
+
+def insert_spans(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], per: int) -> None:
+    """Span rows, ``per`` to a statement (see :func:`upsert_rows`)."""
+    upsert_rows(conn, span_sql, rows, per)
+
+
+def insert_traces(
+    conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]], per: int
+) -> None:
+    """Trace rows (``sql``: ``TRACE_OPEN_SQL`` or ``TRACE_FINISH_SQL``), many to a
+    statement (see :func:`upsert_rows`)."""
+    upsert_rows(conn, functools.partial(many_rows_sql, sql), rows, per)
 
 
 TRACE_OPEN_SQL = """

@@ -29,6 +29,7 @@ from .statements import (
     TRACE_FINISH_SQL,
     TRACE_OPEN_SQL,
     insert_spans,
+    insert_traces,
     other_statement,
     rows_per_statement,
 )
@@ -262,11 +263,11 @@ def _write(
             _valid_rows(span_rows), _valid_rows(open_rows), _valid_rows(finished)
         )  # fmt: skip
     if opened:
-        conn.executemany(TRACE_OPEN_SQL, open_rows)
+        insert_traces(conn, TRACE_OPEN_SQL, list(open_rows), per)
     if span_rows:
         insert_spans(conn, span_rows, per)
     if finished:
-        conn.executemany(TRACE_FINISH_SQL, finished)
+        insert_traces(conn, TRACE_FINISH_SQL, finished, per)
     for r in others:
         statement = other_statement(r)
         if statement is not None:
