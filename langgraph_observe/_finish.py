@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ._forksafe import renew_after_fork
+from ._frozen import maker
 from ._hooks import Hooks
 from ._render import Unplain, plain_copy
 from ._spans import OpenSpan, Trace, hex_id
@@ -44,6 +45,8 @@ _ATOMS = frozenset({str, int, float, bool, type(None)})
 _KINDS = {k.value: k for k in SpanKind}
 _STATUSES = {s.value: s for s in SpanStatus}
 _ERROR_CLASSES = {c.value: c for c in ErrorClass}
+_new_span_record = maker(SpanRecord)
+_new_usage = maker(TokenUsage)
 #: contexts of traces whose root record was built, for spans that end after their root
 _RECENT = 64
 #: bound of the open-trace table (roots that never end are forgotten, oldest first)
@@ -144,7 +147,7 @@ class Finisher:
             None if error is None else ErrorInfo(error[0], error[1], _ERROR_CLASSES[error[2]])
         )
         span.model, span.provider = model, provider
-        span.usage = None if usage is None else TokenUsage(*usage)
+        span.usage = None if usage is None else _new_usage(*usage)
         span.cost = None
         span.input = span.output = None  # built as payloads below, not shown to hooks
         span.attrs, span.events, span.params = attrs, None, params
@@ -211,7 +214,7 @@ class Finisher:
         hooks.finish_span(span, outputs, span.status)
         parent = span.parent_sid
         events = span.events
-        return SpanRecord(
+        return _new_span_record(
             ctx,
             hex_id(span.sid),
             None if parent is None else hex_id(parent),
