@@ -37,7 +37,7 @@ from .events import (
     TokenUsage,
     TraceContext,
 )
-from .semconv import LG_TIME_TO_FIRST_TOKEN, LG_TRIGGERS
+from .semconv import CONTENT_ATTRIBUTES, LG_TIME_TO_FIRST_TOKEN, LG_TRIGGERS
 
 __all__ = ["Finisher"]
 
@@ -200,6 +200,9 @@ class Finisher:
         _read_late(span)
         kind = span.kind
         attrs = span.attrs
+        if not self.capture_io and not CONTENT_ATTRIBUTES.isdisjoint(attrs):
+            for name in CONTENT_ATTRIBUTES:
+                attrs.pop(name, None)
         outputs = span.output
         hooks = self.hooks
         usage = span.usage

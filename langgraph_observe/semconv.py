@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["SPAN_ATTRIBUTES"]
+__all__ = ["CONTENT_ATTRIBUTES", "SPAN_ATTRIBUTES"]
 
 # --- OpenTelemetry GenAI semantic conventions --------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -78,6 +78,10 @@ def gate_attribute(gate: str) -> str:
     return LG_GATE_PREFIX + gate
 
 
+#: Attributes that carry what the application handled (like inputs and outputs): written
+#: only with ``capture_io`` on.
+CONTENT_ATTRIBUTES: Final = frozenset({LG_RETRIEVER_QUERY})
+
 SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     GEN_AI_OPERATION_NAME: "GenAI operation: chat, text_completion, embeddings, execute_tool "
     "(OTel spans add retrieval, invoke_workflow and invoke_agent).",
@@ -115,7 +119,7 @@ SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     LG_USAGE_TOTAL: "Total tokens of the call.",
     LG_TOKENS_ESTIMATED: "True when token counts were estimated locally (provider reported none).",
     LG_COST_USD: "Cost of the call in USD (LLM and embedding spans only).",
-    LG_RETRIEVER_QUERY: "Retriever query.",
+    LG_RETRIEVER_QUERY: "Retriever query (only with capture_io on).",
     LG_RETRIEVER_DOCUMENTS: "Number of documents the retriever returned.",
     LG_ERROR_CLASS: "Error class: transient, rate_limit, timeout, network, permanent, unknown.",
     LG_INTERRUPTED: "True when the run or node stopped at a LangGraph interrupt().",

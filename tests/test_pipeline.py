@@ -92,6 +92,14 @@ def test_capture_io_off_keeps_no_payload_and_still_prices_calls():
     assert spans and all(s.input is None and s.output is None for s in spans)
     llm = [s for s in spans if s.kind.value == "llm"]
     assert llm and all(s.usage is not None for s in llm)
+    retriever = [s for s in spans if s.kind.value == "retriever"]
+    assert retriever and all("langgraph.retriever.query" not in s.attributes for s in retriever)
+
+
+def test_capture_io_on_keeps_the_retriever_query():
+    spans = _records(graphs.linear_graph(), {"log": [], "topic": "obs"})
+    retriever = [s for s in spans if s.kind.value == "retriever"]
+    assert retriever[0].attributes["langgraph.retriever.query"] == "langgraph metrics"
 
 
 PAYLOADS = [
