@@ -9,13 +9,15 @@ with ``on_exceeded: raise`` :meth:`BudgetTracker.check` raises
 
 Day and month windows live in the local store, one row per counter (each tracker is a
 counter with its own id), added up by the store's ``budget_usage`` view: processes sharing
-a store never overwrite each other. The first time a tracker touches such a window it
-reads the other counters' usage once (one indexed SQLite read); from then on it counts its
-own usage in memory, and a background thread re-reads the others' every ``refresh_s``
-seconds (see ``docs/personas-budgets-gates.md``).
+a store never overwrite each other. A tracker with a store and day or month budgets starts
+a background thread when it is built: its first pass preloads what the other counters
+stored for the current UTC day and month (every key, one indexed SQLite read), and it
+reads them again every ``refresh_s`` seconds. A window starts from that cache and counts
+its own usage in memory (see ``docs/personas-budgets-gates.md``).
 
 Counting is thread-safe (one lock held for a few dict operations) and does no I/O on the
-graph's path apart from that first read.
+graph's path; only ``refresh_s <= 0`` (no background thread) reads a window's stored usage
+there, the first time the window is needed.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._budget_store import Key, read_other_counters, refresh_loop
+from . import _budget_store as _store
 from ._forksafe import renew_after_fork
 from .errors import TokenBudgetExceeded
 from .events import BudgetUpdate
@@ -112,36 +113,8 @@ def window_key(
     return key
 
 
-class _Window:
-    """One window's usage: what this tracker counted, plus what other counters (other
-    handlers, other processes) had stored when last read."""
-
-    __slots__ = ("exceeded", "others_tokens", "others_usd", "own_tokens", "own_usd", "warned")
-
-    def __init__(
-        self,
-        others_tokens: int = 0,
-        others_usd: float = 0.0,
-        warned: bool = False,
-        exceeded: bool = False,
-    ) -> None:
-        self.own_tokens = 0
-        self.own_usd = 0.0
-        self.others_tokens = others_tokens
-        self.others_usd = others_usd
-        self.warned = warned
-        self.exceeded = exceeded
-
-    @property
-    def used_tokens(self) -> int:
-        return self.own_tokens + self.others_tokens
-
-    @property
-    def used_usd(self) -> float:
-        return self.own_usd + self.others_usd
-
-
-_Key = Key
+_Window = _store.Window
+_Key = _store.Key
 
 
 class BudgetTracker:
@@ -155,7 +128,9 @@ class BudgetTracker:
         on_warning: called once per window with the update that crossed ``warn_at``
             (on the graph's path: keep it quick; its exceptions are logged, not raised).
         refresh_s: how often a background thread re-reads what other counters sharing
-            the store have used in the open day and month windows.
+            the store have used in the current day and month windows (it starts when the
+            tracker is built; its first pass preloads them). ``<= 0``: no thread, each
+            window reads the store the first time it is needed, on the graph's path.
     """
 
     def __init__(
@@ -180,7 +155,11 @@ class BudgetTracker:
         self._run_keys: dict[str, list[_Key]] = {}
         self._refresher: threading.Thread | None = None
         self._today = ""  #: the UTC day the day and month windows were last pruned for
+        #: the personas counted in day and month windows: those the store is read for
+        self._periodic = sorted(p for p, b in self.budgets.items() if b.window != "run")
+        self._stored = _store.StoredUsage()  #: what other counters stored (the refresher's reads)
         renew_after_fork(self, "_lock", reset=BudgetTracker._after_fork)
+        self._start_refresher()  # building a tracker is set-up, not the graph's path
 
     def _after_fork(self) -> None:
         """In a forked child (its lock already renewed): a counter of its own (the parent
@@ -188,6 +167,7 @@ class BudgetTracker:
         usage, and the refresher thread (not inherited) starts again when needed."""
         self.counter_id = uuid.uuid4().hex[:16]
         self._refresher = None
+        self._stored = self._stored.renewed()  # read again by the child's refresher
         for trace_id in list(self._run_keys):
             self._forget(trace_id)  # the parent's runs in progress are not the child's
         for window in self._windows.values():
@@ -213,27 +193,35 @@ class BudgetTracker:
         window = self._windows.get(key)
         if window is not None:
             return window
+        stored: _store.OtherUsage | None = None
         if key[1] != "run":
             self._prune()
-        loaded = self._load(key) if key[1] != "run" else _Window()
-        with self._lock:
+            stored = self._load(key)
+        with self._lock:  # the cache is replaced under the lock: no refresh is missed
             window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = loaded
+                if key[1] != "run" and stored is None:
+                    stored = self._stored.get(key)
+                window = self._windows[key] = _Window(*stored) if stored else _Window()
                 if key[1] == "run":
                     self._run_keys.setdefault(trace_id, []).append(key)
                     if len(self._run_keys) > _MAX_RUN_WINDOWS:  # runs that never ended
                         self._forget(next(iter(self._run_keys)))
         return window
 
-    def _load(self, key: _Key) -> _Window:
-        """A day or month window starts from what the store holds (read once, here);
-        afterwards a background thread keeps the other counters' share current."""
-        stored = read_other_counters(self.store_path, self.counter_id, [key]).get(key)
-        self._start_refresher()
-        if stored is None:
-            return _Window()
-        return _Window(*stored)
+    def _load(self, key: _Key) -> _store.OtherUsage | None:
+        """What other counters stored for a new day or month window, read here only when
+        ``refresh_s <= 0``. Else the window starts from the refresher's cache: this waits
+        (at most ``PRELOAD_WAIT_S``, 1 s) for its first pass, and returns None."""
+        if self.store_path is None:
+            return None
+        if self.refresh_s <= 0:  # no background thread: read on demand
+            return _store.read_other_counters(self.store_path, self.counter_id, [key]).get(key)
+        self._start_refresher()  # in a forked child: its own
+        stored = self._stored
+        if not stored.ready.is_set():
+            stored.ready.wait(_store.PRELOAD_WAIT_S)
+        return None
 
     def _prune(self) -> None:
         """Once per UTC day: forget the day and month windows of days and months that are
@@ -250,35 +238,26 @@ class BudgetTracker:
                     del self._windows[key]
 
     def _start_refresher(self) -> None:
+        """Start the background thread that reads the store (with day or month budgets)."""
         if self._refresher is not None or self.store_path is None or self.refresh_s <= 0:
             return
         with self._lock:
-            if self._refresher is not None:
-                return
-            ref = weakref.ref(self)
-            self._refresher = threading.Thread(
-                target=refresh_loop,
-                args=(ref, self.refresh_s),
-                daemon=True,
-                name="langgraph-observe-budgets",
-            )
-            self._refresher.start()
+            if self._refresher is None and self._periodic:
+                self._refresher = _store.start_refresher(self, self.refresh_s)
 
     def refresh(self) -> None:
-        """Re-read the other counters' usage of every open day and month window."""
+        """Re-read what the other counters stored for the current UTC day and month (every
+        key: the cache new windows start from), and update the open day and month windows."""
         self._prune()
-        with self._lock:
-            keys = [k for k in self._windows if k[1] != "run"]
-        if not keys:
-            return
-        stored = read_other_counters(self.store_path, self.counter_id, keys)
-        with self._lock:
-            for key, (tokens, usd, warned, exceeded) in stored.items():
-                window = self._windows.get(key)
-                if window is not None:
-                    window.others_tokens, window.others_usd = tokens, usd
-                    window.warned = window.warned or warned
-                    window.exceeded = window.exceeded or exceeded
+        cache = self._stored
+        try:
+            day = window_key("day", "")
+            fresh = _store.StoredUsage.read(self.store_path, self.counter_id, self._periodic, day)
+            with self._lock:
+                self._stored = fresh
+                _store.fold_in(self._windows, fresh.usage)
+        finally:
+            cache.ready.set()  # whatever came of the first pass: nobody waits any longer
 
     def _forget(self, trace_id: str) -> None:
         for key in self._run_keys.pop(trace_id, ()):
