@@ -76,6 +76,7 @@ class SubStep:
         kind: SpanKind = SpanKind.STEP,
         *,
         model: str | None = None,
+        provider: str | None = None,
         run_manager: Any = None,
         inputs: Any = None,
         **attributes: Any,
@@ -83,6 +84,7 @@ class SubStep:
         self.name = name
         self.kind = kind
         self.model = model
+        self.provider = provider
         self.run_manager = run_manager
         self.inputs = inputs
         self.attributes: dict[str, Any] = {}
@@ -162,6 +164,8 @@ class SubStep:
                 span.attrs[sc.LG_PERSONA] = span.persona
             if self.model is not None:
                 span.model = self.model
+            if self.provider is not None:
+                span.provider = self.provider
             if self.kind is SpanKind.EMBEDDING:
                 span.attrs[sc.GEN_AI_OPERATION_NAME] = "embeddings"
             opened.append(Frame(frame.tracer, run_id, span, frame.ambient, frame.anchor))
@@ -191,6 +195,7 @@ class SubStep:
                 template.name,
                 template.kind,
                 model=template.model,
+                provider=template.provider,
                 run_manager=kwargs.get("run_manager"),
                 inputs=template.inputs,
                 **dict(template.attributes),
@@ -260,11 +265,14 @@ def _bare(name: Any, default: str, kind: SpanKind) -> Any:
     return SubStep(default, kind)(name)
 
 
-def embedding(name: str = "embed", *, model: str | None = None, **kwargs: Any) -> SubStep:
-    """An embedding call (priced from :meth:`SubStep.usage` and ``model``)."""
+def embedding(
+    name: str = "embed", *, model: str | None = None, provider: str | None = None, **kwargs: Any
+) -> SubStep:
+    """An embedding call (priced from :meth:`SubStep.usage` and ``model``; ``provider``,
+    e.g. ``openai``, becomes ``gen_ai.provider.name``)."""
     if callable(name):
         return _bare(name, "embed", SpanKind.EMBEDDING)  # type: ignore[no-any-return]
-    return SubStep(name, SpanKind.EMBEDDING, model=model, **kwargs)
+    return SubStep(name, SpanKind.EMBEDDING, model=model, provider=provider, **kwargs)
 
 
 def search(

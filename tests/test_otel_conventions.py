@@ -19,7 +19,14 @@ from opentelemetry import trace  # noqa: E402
 
 from langgraph_observe.sinks.otel import OTelSink  # noqa: E402
 
-from .test_otel_sink import MS, T0, make_trace, memory, run_through_dispatcher  # noqa: E402
+from .test_otel_sink import (  # noqa: E402
+    MS,
+    T0,
+    make_trace,
+    memory,
+    points,
+    run_through_dispatcher,
+)
 
 __all__ = ["memory"]
 
@@ -70,6 +77,7 @@ def test_retrieval_and_subgraph_span_names(memory: Any) -> None:
     retrieval = by_name["retrieval docs"]
     assert retrieval[sc.GEN_AI_OPERATION_NAME] == "retrieval"
     assert retrieval["gen_ai.retrieval.query.text"] == "refund policy"
+    assert retrieval["gen_ai.data_source.id"] == "docs"  # the span: "retrieval {data source}"
     assert by_name["invoke_agent researcher"][sc.GEN_AI_AGENT_NAME] == "researcher"
     assert by_name["invoke_agent helper_graph"][sc.GEN_AI_AGENT_NAME] == "helper_graph"
 
@@ -113,3 +121,37 @@ def test_genai_attributes_and_names(memory: Any) -> None:
     assert sc.GEN_AI_AGENT_NAME not in root  # the workflow has no persona
     assert sc.GEN_AI_OPERATION_NAME not in by_name["tools"].attributes
     assert by_name["tools"].attributes[sc.LG_STEP] == 2
+
+
+@pytest.mark.unit
+def test_model_metrics_carry_the_answering_model(memory: Any) -> None:
+    tp, _, mp, reader = memory
+    run_through_dispatcher(OTelSink(tp, mp), make_trace())
+    for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
+        found = points(reader, name)
+        assert found and all(
+            p.attributes[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06" for p in found
+        ), name
+
+
+@pytest.mark.unit
+def test_an_embedding_step_names_its_provider(memory: Any) -> None:
+    from langgraph_observe import CallbackHandler, rag
+
+    from . import graphs
+
+    tp, exporter, mp, reader = memory
+
+    def embed(state: dict[str, Any]) -> dict[str, Any]:
+        with rag.embedding(model="text-embedding-3-small", provider="azure") as step:
+            step.usage(input_tokens=12)
+        return {"log": ["embedded"]}
+
+    handler = CallbackHandler(sinks=[OTelSink(tp, mp)])
+    graphs.chain_graph(("embed", embed)).invoke({"log": []}, config={"callbacks": [handler]})
+    assert handler.flush(10)
+    handler.shutdown()
+    (span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("embeddings")]
+    assert span.attributes[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    (point,) = points(reader, "gen_ai.client.token.usage")
+    assert point.attributes[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"

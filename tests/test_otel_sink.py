@@ -214,6 +214,7 @@ def test_metrics_with_low_cardinality_attributes(memory: Any) -> None:
         sc.GEN_AI_OPERATION_NAME: "chat",
         sc.GEN_AI_PROVIDER_NAME: "openai",
         sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
         "gen_ai.token.type": "input",
     }
     (dur,) = points(reader, "gen_ai.client.operation.duration")

@@ -20,6 +20,7 @@ from ..events import SpanKind, SpanRecord, SpanStatus, TokenUsage
 
 __all__ = [
     "ERROR_TYPE",
+    "GEN_AI_DATA_SOURCE_ID",
     "GEN_AI_TOKEN_TYPE",
     "GEN_AI_WORKFLOW_NAME",
     "OTEL_NAMES",
@@ -37,6 +38,7 @@ __all__ = [
 ERROR_TYPE = "error.type"  #: OTel general convention: the exception type of a failed operation
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  #: ``input`` or ``output`` on the token histogram
 GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"  #: on ``invoke_workflow`` spans
+GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"  #: on ``retrieval`` spans: the retriever
 
 #: record attributes (and usage fields) the GenAI conventions have names for: written
 #: under those names on OTel spans
@@ -179,6 +181,8 @@ def checked_span_attributes(
         out[sc.GEN_AI_AGENT_NAME] = agent
     if kind is SpanKind.TOOL and record.name is not None:
         out[sc.GEN_AI_TOOL_NAME] = record.name
+    elif kind is SpanKind.RETRIEVER and record.name is not None:
+        out[GEN_AI_DATA_SOURCE_ID] = record.name  # the span is "retrieval {data source}"
     if record.provider is not None:
         out[sc.GEN_AI_PROVIDER_NAME] = _PROVIDERS.get(record.provider, record.provider)
     if record.model is not None:
@@ -243,6 +247,9 @@ def metric_attributes(record: SpanRecord, operation: str | None) -> dict[str, st
         model = record.model or record.attributes.get(sc.GEN_AI_REQUEST_MODEL)
         if isinstance(model, str) and model:
             out[sc.GEN_AI_REQUEST_MODEL] = model
+        answered = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL)
+        if isinstance(answered, str) and answered:
+            out[sc.GEN_AI_RESPONSE_MODEL] = answered
     else:
         out[sc.LG_WORKFLOW] = record.trace.workflow
         if record.kind is SpanKind.NODE and record.node:

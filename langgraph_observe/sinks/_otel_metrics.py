@@ -120,10 +120,12 @@ class GenAIMetrics:
     ) -> tuple[_Labels, _Labels, _Labels]:
         error = record.error
         model = record.model or record.attributes.get(sc.GEN_AI_REQUEST_MODEL)
+        answered = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL)
         key = (
             operation,
             record.provider,
             model if isinstance(model, str) else None,
+            answered if isinstance(answered, str) else None,
             error.type if error is not None else None,
         )
         found = self._genai.get(key)
