@@ -1,138 +1,50 @@
-"""Retention: ``prune`` and ``langgraph-observe traces prune`` on stores written by real
-graphs, with every per-trace table filled, while a handler keeps writing."""
+"""Retention: ``prune`` on stores written by real graphs, with every per-trace table
+filled, while a handler keeps writing."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from langgraph_observe import CallbackHandler, FeatureHooks, Gate, cli, score
-from langgraph_observe.config_file import parse_config
-from langgraph_observe.events import BudgetUpdate
-from langgraph_observe.sinks.local import LocalStoreSink
-from langgraph_observe.store import LocalStore, PruneResult, prune, retention
-from langgraph_observe.testing import InMemorySink
+from langgraph_observe import score
+from langgraph_observe.store import LocalStore, prune, retention
 
 from . import graphs
-from .test_local_store import make_spans, make_trace
+from .prune_setup import (
+    DAYS_30,
+    Recorder,
+    blocking_graph,
+    budget_keys,
+    db_fingerprint,
+    recording,
+    removed_counts,
+    rows_of,
+    run_cli,
+    running,
+    stored_budget,
+    table_counts,
+    utc_now,
+    wal_size,
+)
 
 pytestmark = pytest.mark.unit
-
-DAYS_30 = timedelta(days=30)
-
-#: personas for linear_graph's nodes (two switches per run), a budget per run for the
-#: planner (one ``run`` window row per trace) and per day for the writer
-CONFIG = {
-    "nodes": {"plan": "planner", "research": "researcher", "write": "writer"},
-    "personas": {
-        "planner": {"budget_tokens": 10_000, "window": "run"},
-        "researcher": {},
-        "writer": {"budget_tokens": 10_000, "window": "day"},
-    },
-    "prices": {"generic-fake-chat-model": {"input": 1.0, "output": 2.0}},
-}
-
-
-def wrote_something(output: Any) -> bool:
-    return bool(output.get("log"))
-
-
-@dataclass
-class Recorder:
-    """A handler writing a store (and a memory sink, to compare with) with personas,
-    budgets, a gate on ``write`` and a feedback score per run."""
-
-    path: Path
-    memory: InMemorySink = field(default_factory=InMemorySink)
-    handler: CallbackHandler = field(init=False)
-
-    def __post_init__(self) -> None:
-        sink = LocalStoreSink(self.path)
-        hooks = FeatureHooks(
-            parse_config(CONFIG), gates=[Gate("wrote", node="write", check=wrote_something)],
-            sinks=[sink],
-        )  # fmt: skip
-        self.handler = CallbackHandler(sinks=[sink, self.memory], hooks=hooks)
-
-    def run(self, graph: Any | None = None) -> str:
-        """One run of ``graph`` (linear_graph) plus a feedback score; its trace id."""
-        before = set(self.memory.traces())
-        (graph or graphs.linear_graph()).invoke({"log": []}, {"callbacks": [self.handler]})
-        assert self.handler.flush(10)
-        (trace_id,) = set(self.memory.traces()) - before
-        score(trace_id, "helpful", True, handler=self.handler, source="feedback")
-        assert self.handler.flush(10)
-        return trace_id
-
-    def close(self) -> None:
-        assert self.handler.shutdown(10)
-        assert self.handler.health.dropped == {}
 
 
 @pytest.fixture
 def recorder(tmp_path: Path) -> Iterator[Recorder]:
-    rec = Recorder(tmp_path / "traces.db")
-    yield rec
-    rec.close()
+    yield from recording(tmp_path)
 
 
-def rows_of(path: Path, trace_id: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row that belongs to a trace, table by table."""
-    per_table = {
-        "traces": "SELECT * FROM traces WHERE trace_id = ?",
-        "spans": "SELECT * FROM spans WHERE trace_id = ? ORDER BY span_id",
-        "scores": "SELECT * FROM scores WHERE trace_id = ? ORDER BY name, time_ns",
-        "persona_switches": "SELECT * FROM persona_switches WHERE trace_id = ? ORDER BY time_ns",
-        "budget_counters": "SELECT * FROM budget_counters WHERE window = 'run' AND window_key = ?",
-    }
-    with sqlite3.connect(path) as conn:
-        return {t: conn.execute(sql, [trace_id]).fetchall() for t, sql in per_table.items()}
-
-
-def table_counts(path: Path) -> dict[str, int]:
-    tables = ("traces", "spans", "scores", "persona_switches", "budget_counters")
-    with sqlite3.connect(path) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-
-
-def budget_keys(path: Path) -> set[tuple[str, str]]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT window, window_key FROM budget_counters").fetchall()
-    return {(w, k) for w, k in rows}
-
-
-def removed_counts(result: PruneResult) -> dict[str, int]:
-    return {
-        "traces": result.traces,
-        "spans": result.spans,
-        "scores": result.scores,
-        "persona_switches": result.persona_switches,
-        "budget_counters": result.budget_counters,
-    }
-
-
-def stored_budget(path: Path, window: str, key: str, persona: str = "writer") -> None:
-    """A budget window's counter, as a tracker in another process would have left it."""
-    sink = LocalStoreSink(path)
-    sink.export([BudgetUpdate(persona, window, key, time.time_ns(), used_tokens=5,
-                              budget_tokens=100, used_usd=0.0, budget_usd=None,
-                              counter="other-process")])  # fmt: skip
-    sink.shutdown(5)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+@pytest.fixture
+def running_trace(recorder: Recorder) -> Iterator[str]:
+    yield from running(recorder)
 
 
 def test_every_per_trace_table_is_filled(recorder: Recorder) -> None:
@@ -196,41 +108,6 @@ def test_the_current_budget_window_stays_whatever_now_says(recorder: Recorder) -
     result = prune(recorder.path, older_than=DAYS_30, now=far)
     assert result.traces == 1
     assert budget_keys(recorder.path) == {("day", today), ("month", month)}
-
-
-def blocking_graph(entered: threading.Event, release: threading.Event) -> Any:
-    """plan (llm) -> wait: blocks until ``release`` is set."""
-    model = graphs.chat_model("plan", 5, 2)
-
-    def plan(state: graphs.State) -> graphs.State:
-        return {"log": [model.invoke("plan").content]}
-
-    def wait(state: graphs.State) -> graphs.State:
-        entered.set()
-        assert release.wait(30)
-        return {"log": ["done"]}
-
-    return graphs.chain_graph(("plan", plan), ("wait", wait), name="blocking")
-
-
-@pytest.fixture
-def running_trace(recorder: Recorder) -> Iterator[str]:
-    """A trace still running (its root span not stored): the oldest in the store."""
-    entered, release = threading.Event(), threading.Event()
-    graph = blocking_graph(entered, release)
-    runner = threading.Thread(
-        target=graph.invoke, args=({"log": []}, {"callbacks": [recorder.handler]})
-    )
-    runner.start()
-    try:
-        assert entered.wait(10)
-        assert recorder.handler.flush(10)
-        with LocalStore(recorder.path) as store:
-            (trace,) = store.traces(status="running")
-        yield trace["trace_id"]
-    finally:
-        release.set()
-        runner.join(10)
 
 
 def test_keep_keeps_the_newest_and_every_running_trace(
@@ -339,12 +216,6 @@ def test_both_criteria_remove_what_either_picks(recorder: Recorder) -> None:
     assert not any(rows_of(recorder.path, old).values())
 
 
-def db_fingerprint(path: Path) -> tuple[str, list[str]]:
-    with sqlite3.connect(path) as conn:
-        dump = list(conn.iterdump())
-    return hashlib.sha256(path.read_bytes()).hexdigest(), dump
-
-
 def test_dry_run_counts_the_same_and_changes_nothing(recorder: Recorder) -> None:
     for _ in range(3):
         recorder.run()
@@ -433,147 +304,3 @@ def test_vacuum_gives_the_space_back_and_writers_carry_on(recorder: Recorder) ->
     after = recorder.run()  # the handler's open connection still writes the vacuumed file
     with LocalStore(recorder.path) as store:
         assert [r["trace_id"] for r in store.traces()] == [after]
-
-
-def wal_size(path: Path) -> int:
-    wal = path.with_name(path.name + "-wal")
-    return wal.stat().st_size if wal.exists() else 0
-
-
-def test_incremental_auto_vacuum_files_are_shrunk_incrementally(tmp_path: Path) -> None:
-    path = tmp_path / "incremental.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        conn.execute("VACUUM")
-    rec = Recorder(path)
-    for _ in range(15):
-        rec.run()
-    rec.close()
-    without_vacuum = prune(path, keep_traces=5)
-    assert without_vacuum.traces == 10
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
-    result = prune(path, keep_traces=0, vacuum=True)
-    assert result.vacuumed and result.traces == 5
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
-        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
-    assert result.bytes_after < without_vacuum.bytes_after
-
-
-def test_arguments_and_files_prune_refuses(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
-    with pytest.raises(ValueError, match="older_than, keep_traces"):
-        prune(path)
-    for bad in ({"older_than": -1.0}, {"older_than": float("nan")}, {"keep_traces": -1}):
-        with pytest.raises(ValueError):
-            prune(path, **bad)  # type: ignore[arg-type]
-    with pytest.raises(IsADirectoryError, match="not a store file"):
-        prune(tmp_path, keep_traces=1)
-    assert prune(path, keep_traces=1) == PruneResult()
-    assert not path.exists(), "a missing store is not created"
-    other = tmp_path / "other.db"
-    with sqlite3.connect(other) as conn:
-        conn.execute("CREATE TABLE traces (trace_id TEXT)")
-    for dry_run in (False, True):
-        with pytest.raises(sqlite3.DatabaseError, match="not a langgraph-observe store"):
-            prune(other, keep_traces=1, dry_run=dry_run)
-
-
-# --- the command line ---------------------------------------------------------------------
-def run_cli(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    return cli.main(list(argv), out=out), out.getvalue()
-
-
-def test_cli_prune_dry_run_then_for_real(recorder: Recorder) -> None:
-    old = [recorder.run() for _ in range(3)]
-    store = str(recorder.path)
-    counts = table_counts(recorder.path)
-
-    code, out = run_cli("traces", "prune", "--keep", "1", "--dry-run", "--store", store)
-    assert code == 0
-    assert out.splitlines() == [
-        f"would remove 2 traces (finished beyond the newest 1) from {store}:",
-        "  16 spans, 10 other rows (4 scores, 4 persona switches, 2 budget counters)",
-        "dry run: nothing was removed",
-    ]
-    assert table_counts(recorder.path) == counts
-
-    code, out = run_cli("traces", "prune", "--keep", "1", "--store", store)
-    assert code == 0
-    lines = out.splitlines()
-    assert lines[:2] == [
-        f"removed 2 traces (finished beyond the newest 1) from {store}:",
-        "  16 spans, 10 other rows (4 scores, 4 persona switches, 2 budget counters)",
-    ]
-    assert lines[2].startswith("size: ") and "--vacuum gives them back" in lines[2]
-    with LocalStore(recorder.path) as reader:
-        assert [r["trace_id"] for r in reader.traces()] == [old[-1]]
-
-    code, out = run_cli("traces", "prune", "--older-than", "30d", "--store", store)
-    assert (code, out) == (0, f"nothing to remove from {store}: "
-                               "no trace started more than 30d ago\n")  # fmt: skip
-    code, out = run_cli("--store", store, "traces", "prune", "--older-than", "90m", "--keep",
-                        "0", "--vacuum")  # fmt: skip
-    assert code == 0
-    assert out.startswith(f"removed 1 trace (started more than 90m ago or finished beyond "
-                          f"the newest 0) from {store}:\n  8 spans, ")  # fmt: skip
-    assert out.splitlines()[-1].endswith("(vacuumed)")
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [],  # neither --older-than nor --keep
-        ["--older-than", "0d"],
-        ["--older-than", "30"],
-        ["--older-than", "3y"],
-        ["--keep", "-1"],
-        ["--keep", "many"],
-        ["--older-than", "6M"],  # not 6 minutes: units are lowercase
-        ["--older-than", "0.0000001s"],  # 0 once rounded to microseconds
-    ],
-)
-def test_cli_prune_usage_errors(tmp_path: Path, argv: list[str]) -> None:
-    store = ["--store", str(tmp_path / "t.db")]
-    try:
-        code = cli.main(["traces", "prune", *argv, *store], out=io.StringIO())
-    except SystemExit as exc:
-        code = exc.code  # type: ignore[assignment]
-    assert code == 2
-
-
-def test_cli_prune_store_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_cli("traces", "prune", "--keep", "1", "--store", str(tmp_path / "none.db"))
-    assert (code, out) == (0, f"no store at {tmp_path / 'none.db'}: nothing to prune\n")
-    assert not (tmp_path / "none.db").exists()
-    broken = tmp_path / "broken.db"
-    broken.write_bytes(b"not a database" * 100)
-    assert run_cli("traces", "prune", "--keep", "1", "--store", str(broken))[0] == 1
-    assert f"cannot prune {broken}" in capsys.readouterr().err
-    newer = tmp_path / "newer.db"
-    with sqlite3.connect(newer) as conn:
-        conn.execute("PRAGMA user_version = 99")
-    assert run_cli("traces", "prune", "--keep", "1", "--store", str(newer))[0] == 1
-    assert "newer than this library's" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "action", [["list"], ["show", "0"], ["prune", "--keep", "1"], ["prune", "--keep", "1",
-                                                                    "--dry-run"]]
-)  # fmt: skip
-def test_a_directory_is_not_a_store(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list[str]
-) -> None:
-    code, out = run_cli("traces", *action, "--store", str(tmp_path))
-    assert (code, out) == (1, "")
-    assert capsys.readouterr().err == (
-        f"langgraph-observe: {tmp_path} is a directory, not a store file\n"
-    )
-    assert list(tmp_path.iterdir()) == []
-    sink = LocalStoreSink(tmp_path / "traces.db")
-    sink.export(make_spans(make_trace(1)))
-    sink.shutdown(5)
-    assert run_cli("traces", *action, "--store", str(tmp_path))[0] == 1
-    assert f"(did you mean {tmp_path / 'traces.db'}?)" in capsys.readouterr().err
