@@ -242,17 +242,20 @@ def overview() -> dict[str, Any]:
         unit="reqps",
     )
     for unit in ("tokens", "usd"):
+        # workflow is "" unless budgets are per workflow: "All" (.*) matches "" too
         g.add(
             f"{'Token' if unit == 'tokens' else 'USD'} budget left",
             [
                 (
-                    f"{metric('budget_remaining_' + unit)}"
-                    f" / ({metric('budget_limit_' + unit)} > 0)",
-                    "{{persona}} {{window}} {{tenant}}",
+                    f"{metric('budget_remaining_' + unit)}{{{WF}}}"
+                    f" / ({metric('budget_limit_' + unit)}{{{WF}}} > 0)",
+                    "{{persona}} {{window}} {{tenant}} {{workflow}}",
                 )
             ],
             unit="percentunit",
             kind="bargauge",
+            description="Day and month windows leave when they end, run windows stay; "
+            "workflow is set when budgets are per workflow (empty otherwise: shown under All).",
         )
     gates = "gate_results_total"
     passed = rate(gates, "gate", 'result="pass"')

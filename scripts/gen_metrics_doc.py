@@ -36,9 +36,26 @@ Label conventions:
 - `status` is `ok`, `error` or `interrupted`; `error_class` is `transient`, `rate_limit`,
   `timeout`, `network`, `permanent` or `unknown`; `type` (tokens) is one of
   {", ".join(f"`{t}`" for t in TOKEN_TYPES)}; `result` (gates) is `pass` or `fail`.
-- `window` (budgets) is `run`, `day` or `month`.
+- `window` (budgets) is `run`, `day` or `month`. The budget gauges of a `day` or `month`
+  window show it only while it lasts: once that UTC day or month is over their series are
+  removed (NaN in multiprocess mode), until the new window's first update; see
+  [prometheus.md](prometheus.md#budget-gauges-and-their-windows).
 
 """
+
+
+def _cell(text: object) -> str:
+    """``text`` as one markdown table cell: ``|`` escaped (it would end the cell), line
+    breaks as spaces (they would end the row)."""
+    return " ".join(str(text).split("\n")).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """``text`` as code in a table cell (escaping does not work inside backticks with every
+    renderer: code cells must not hold ``|``)."""
+    if "|" in text or "`" in text or "\n" in text:
+        raise ValueError(f"cannot show {text!r} as code in a table cell")
+    return f"`{text}`"
 
 
 def render() -> str:
@@ -50,8 +67,9 @@ def render() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for m in METRICS:
-        labels = ", ".join(f"`{label}`" for label in m.labels)
-        lines.append(f"| `{m.name}` | {m.type} | {m.unit or '-'} | {labels} | {m.help} |")
+        labels = ", ".join(_code(label) for label in m.labels)
+        cells = (_code(m.name), _cell(m.type), _cell(m.unit or "-"), labels, _cell(m.help))
+        lines.append(f"| {' | '.join(cells)} |")
     lines += [
         "",
         "## Where each value comes from",
@@ -60,13 +78,13 @@ def render() -> str:
         "| --- | --- | --- |",
     ]
     for m in METRICS:
-        mode = m.multiprocess_mode or "-"
-        lines.append(f"| `{m.name}` | {m.source} | {mode} |")
+        cells = (_code(m.name), _cell(m.source), _cell(m.multiprocess_mode or "-"))
+        lines.append(f"| {' | '.join(cells)} |")
     lines += ["", "## Histogram buckets", "", "| metric | bucket upper bounds |", "| --- | --- |"]
     for m in METRICS:
         if m.type == "histogram":
             bounds = ", ".join(f"{b:g}" for b in m.buckets)
-            lines.append(f"| `{m.name}` | {bounds}, +Inf |")
+            lines.append(f"| {_code(m.name)} | {_cell(bounds)}, +Inf |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ Dispatcher into a PrometheusSink."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
@@ -153,7 +154,7 @@ def extras(workflow: str = "support", tenant: str | None = "acme") -> list[Recor
         BudgetUpdate(
             "writer",
             "day",
-            "2026-11-23",
+            time.strftime("%Y-%m-%d", time.gmtime()),  # a window that is not over
             0,
             used_tokens=900,
             budget_tokens=1000,

@@ -6,6 +6,11 @@ timeseries"). The library's health (drops, export errors, queue depths) is read 
 :class:`~langgraph_observe.dispatch.Health` at scrape time by :class:`HealthCollector`; in
 multiprocess mode, where only metric files are read, it is mirrored into real metrics instead
 (:meth:`RegistryMetrics.sync_health`).
+
+The budget gauges show a day or month window only while it lasts
+(:class:`~._prometheus_budgets.BudgetGauges`): each series is removed once the UTC day or
+month it shows is over (checked after each batch and at scrape time), so neither the alerts
+nor the dashboards keep reading an ended window's remaining budget.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from .._forksafe import renew_after_fork
 from ..metrics_catalog import DROP_REASONS, METRICS, OVERFLOW, PREFIX, MetricSpec, by_name
+from ._prometheus_budgets import BUDGET_GAUGES, BudgetGauges
 
 if TYPE_CHECKING:
     from ..dispatch import Health
@@ -53,7 +59,7 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
+def _build(spec: MetricSpec, registry: CollectorRegistry | None) -> Any:
     name = spec.name.removesuffix("_total") if spec.type == "counter" else spec.name
     if spec.type == "counter":
         return Counter(name, spec.help, spec.labels, registry=registry)
@@ -171,8 +177,15 @@ class RegistryMetrics:
         self._tenants: set[str] = set()
         self.health_collector: HealthCollector | None = None
         self.by_name: dict[str, Any] = {}
+        budget = {s.name: _build(s, None) for s in METRICS if s.name in BUDGET_GAUGES}
+        self.budgets = BudgetGauges(budget, multiprocess)
         for spec in METRICS:
             if spec.name in HEALTH_METRICS and not multiprocess:
+                continue
+            if spec.name in budget:  # registered as one collector, where the first one is
+                if not any(name in self.by_name for name in budget):
+                    registry.register(self.budgets)
+                self.by_name[spec.name] = budget[spec.name]
                 continue
             self.by_name[spec.name] = _build(spec, registry)
         if not multiprocess:
@@ -221,6 +234,7 @@ class RegistryMetrics:
         Called by the sinks' ``after_fork``, before the dispatcher binds them (which takes
         the collector's lock)."""
         self._lock = threading.Lock()
+        self.budgets._lock = threading.Lock()
         if self.health_collector is not None:
             self.health_collector._lock = threading.Lock()
 

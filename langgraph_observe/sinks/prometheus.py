@@ -143,8 +143,10 @@ class PrometheusSink(BaseSink):
                     self._budget(r)
         finally:
             self._t.apply()
+            self._m.budgets.expire()  # budget series whose day or month is over
 
     def flush(self, timeout: float) -> None:
+        self._m.budgets.expire()
         self._sync_health()
 
     def shutdown(self, timeout: float) -> None:
@@ -346,20 +348,23 @@ class PrometheusSink(BaseSink):
         ).inc()
 
     def _budget(self, r: BudgetUpdate) -> None:
+        """The window's gauges, through :class:`BudgetGauges` (not kept children: a series
+        is removed when its day or month is over, and set anew by the next window)."""
+        values: dict[str, float] = {}
+        if r.budget_tokens is not None:
+            values[f"{PREFIX}budget_limit_tokens"] = r.budget_tokens
+            values[f"{PREFIX}budget_remaining_tokens"] = r.budget_tokens - r.used_tokens
+        if r.budget_usd is not None:
+            values[f"{PREFIX}budget_limit_usd"] = r.budget_usd
+            values[f"{PREFIX}budget_remaining_usd"] = r.budget_usd - r.used_usd
         labels = (
             _label(r.persona),
             _label(r.window),
             self._tenant(r.tenant),
             _label(_window_workflow(r)),
         )
-        if r.budget_tokens is not None:
-            self._child(f"{PREFIX}budget_limit_tokens", *labels).set(r.budget_tokens)
-            self._child(f"{PREFIX}budget_remaining_tokens", *labels).set(
-                r.budget_tokens - r.used_tokens
-            )
-        if r.budget_usd is not None:
-            self._child(f"{PREFIX}budget_limit_usd", *labels).set(r.budget_usd)
-            self._child(f"{PREFIX}budget_remaining_usd", *labels).set(r.budget_usd - r.used_usd)
+        if values:
+            self._m.budgets.set(labels, r.window, r.window_key, values)
 
 
 def _window_workflow(r: BudgetUpdate) -> str | None:
