@@ -10,12 +10,19 @@ when the hooks must see each end before the run goes on (budgets, gates:
 
 Ids come from LangChain's run ids, with no system call: a root run's UUID is the trace
 id; the low 64 bits of a run's UUID are its span id.
+
+A run's work may outlive its span: a sync node of an async graph runs in a thread that
+goes on after its task was cancelled, and a run still open when its trace's root ends is
+closed with the trace. The tracer remembers such runs (a bounded table, read only for a
+run whose parent is not open) so that a run starting under one later is a span of that
+trace, under that parent, marked ``langgraph.after_parent_end`` — not a trace of its own.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from asyncio import CancelledError
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,11 +51,32 @@ from .events import (
 __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
 _MAX_INTERRUPTED_THREADS = 10_000
-#: the error of a run that never reported its end before its trace's root ended
+#: bound of the table of ended runs whose work may still start runs (oldest forgotten)
+_MAX_CLOSED_RUNS = 4096
+#: the error of a run that never reported its end before its trace's root failed without
+#: an error of its own (only when a caller ended the root as failed with no error)
 _UNFINISHED = ErrorInfo(
     "Unfinished", "the run's trace ended before the run reported its end", ErrorClass.UNKNOWN
 )
 _ROOT_KINDS = (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN)
+
+
+class _Unpacked:
+    """The ``finish`` of a trace whose work goes on after its root ended: its spans wait
+    for the sinks as they are, not packed, so each record is built from its span's own
+    trace (a packed span finds its trace by its root's id, and the :class:`Finisher`
+    keeps only the most recent roots' traces once their records are built)."""
+
+    __slots__ = ("finisher",)
+
+    def __init__(self, finisher: Finisher) -> None:
+        self.finisher = finisher
+
+    def pack(self, span: OpenSpan) -> OpenSpan:
+        return span
+
+    def __call__(self, span: OpenSpan) -> SpanRecord:
+        return self.finisher(span)
 
 
 def _first(meta: Mapping[str, Any], *keys: str) -> Any:
@@ -99,6 +127,9 @@ class Tracer:
         self._evict_lock = threading.Lock()
         renew_after_fork(self, "_evict_lock")
         self._interrupted_threads: OrderedDict[str, str] = OrderedDict()
+        #: runs that ended while their work may go on (cancelled, or closed with their
+        #: trace's root), by run id: a stand-in for the span a late child attaches to
+        self._closed: OrderedDict[int, OpenSpan] = OrderedDict()
 
     # -- bookkeeping --------------------------------------------------------------------
     @property
@@ -136,7 +167,11 @@ class Tracer:
         run = run_id.int
         parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is None:
-            span = self._start_trace(run_id, name, kind, metadata or {}, tags, inputs)
+            late = self._closed.get(parent_run_id.int) if parent_run_id is not None else None
+            if late is None:
+                span = self._start_trace(run_id, name, kind, metadata or {}, tags, inputs)
+            else:
+                span = self._start_late(run, late, name, kind, metadata or {})
         elif kind is SpanKind.NODE:
             span = self._start_node(run, parent, name, metadata or {})
         else:
@@ -151,6 +186,26 @@ class Tracer:
             span.input = inputs
         self._put(run, span)
         span.trace.runs.add(run)
+        return span
+
+    def _start_late(
+        self, run: int, parent: OpenSpan, name: str, kind: SpanKind, meta: Mapping[str, Any]
+    ) -> OpenSpan:
+        """A run that starts under a run that already ended (cancelled, or closed with its
+        trace's root) while its work went on: a span of that run's trace, under it."""
+        if kind is SpanKind.NODE:
+            span = self._start_node(run, parent, name, meta)
+        else:
+            span = OpenSpan(
+                parent.trace, run & LOW64, parent.sid, name, kind, parent.node, parent.persona
+            )
+            node = meta.get("langgraph_node")
+            if node is not None:
+                span.node = node
+        span.attrs[sc.LG_AFTER_PARENT_END] = True
+        trace = span.trace
+        if type(trace.finish) is not _Unpacked:  # its spans' records keep its context
+            trace.finish = _Unpacked(self.finisher)
         return span
 
     def _start_trace(
@@ -262,6 +317,10 @@ class Tracer:
         if parent is not None:
             self._put(run_id.int, parent.alias())
             parent.trace.runs.add(run_id.int)
+        elif parent_run_id is not None:
+            late = self._closed.get(parent_run_id.int)
+            if late is not None:  # under an ended run: its children attach to that run
+                self._remember_closed(run_id.int, late)
 
     # -- ends ---------------------------------------------------------------------------
     def end(
@@ -282,6 +341,8 @@ class Tracer:
         run = run_id.int
         span = self.open.pop(run, None)
         if span is None:
+            if self._closed:  # a run closed before its end: its work is over now
+                self._forget_closed(run)
             return None
         span.trace.runs.discard(run)
         if span.folded:
@@ -309,6 +370,11 @@ class Tracer:
         return None
 
     def _root_ended(self, span: OpenSpan, outputs: Any) -> None:
+        """A root that paused at an interrupt (and did not fail or get cancelled: an
+        error of a parallel branch wins) is ``interrupted``, its thread remembered for the
+        run that resumes it."""
+        if span.status is SpanStatus.ERROR or span.status is SpanStatus.CANCELLED:
+            return
         trace = span.trace
         if trace.interrupted or (type(outputs) is dict and "__interrupt__" in outputs):
             span.status = SpanStatus.INTERRUPTED
@@ -319,18 +385,29 @@ class Tracer:
 
     def _close_orphans(self, root: OpenSpan) -> None:
         """End the runs of ``root``'s trace that never reported their end (a model call cut
-        off by a cancelled task does not: LangChain calls no callback for it), as failed
-        with the root's error, or as unfinished, at the root's end time."""
+        off by a cancelled task does not: LangChain calls no callback for it), at the
+        root's end time: failed with the root's error when the root failed, else
+        cancelled. Each is remembered: a run its work starts later stays in this trace."""
         trace = root.trace
-        error = root.error or _UNFINISHED
+        value: Any
+        if root.status is SpanStatus.ERROR:
+            status, error = SpanStatus.ERROR, root.error or _UNFINISHED
+            key, value = sc.LG_ERROR_CLASS, error.error_class.value
+        else:
+            status, error = SpanStatus.CANCELLED, None
+            key, value = sc.LG_CANCELLED, True
+        table = self.open
         for run in list(trace.runs):
             trace.runs.discard(run)
-            orphan = self.open.pop(run, None)
-            if orphan is None or orphan.folded:
+            orphan = table.get(run)
+            if orphan is None:
+                continue
+            self._remember_closed(run, orphan)  # before it leaves the open table
+            if table.pop(run, None) is None or orphan.folded:
                 continue
             orphan.end_ns = root.end_ns
-            orphan.status, orphan.error = SpanStatus.ERROR, error
-            orphan.attrs[sc.LG_ERROR_CLASS] = error.error_class.value
+            orphan.status, orphan.error = status, error
+            orphan.attrs[key] = value
             if self.on_path:
                 self.emit(self.finisher(orphan))
             else:
@@ -340,11 +417,20 @@ class Tracer:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
         span = self.open.get(run_id.int)
         if span is None:
+            if self._closed:
+                self._forget_closed(run_id.int)
             return None
         if isinstance(exc, GeneratorExit):  # the caller stopped reading a stream: no error
             if not span.folded:
                 span.attrs[sc.LG_STREAM_CLOSED] = True
             return self.end(run_id)
+        if isinstance(exc, CancelledError):  # stopped from outside: not a failure
+            if not span.folded:
+                span.attrs[sc.LG_CANCELLED] = True
+            # a sync run in a thread goes on after its task was cancelled, and may start
+            # runs: they attach to this span
+            self._remember_closed(run_id.int, span)
+            return self.end(run_id, status=SpanStatus.CANCELLED)
         if is_graph_bubble_up(exc):
             if is_graph_interrupt(exc):
                 span.trace.interrupted = True
@@ -360,6 +446,20 @@ class Tracer:
         if not span.folded:
             span.attrs[sc.LG_ERROR_CLASS] = info.error_class.value
         return self.end(run_id, status=SpanStatus.ERROR, error=info)
+
+    def _remember_closed(self, run: int, span: OpenSpan) -> None:
+        """Keep a stand-in of ``span`` (ids, trace, node, persona; no payloads) for the
+        runs that may start under ``run`` after it ended."""
+        stand_in = span if span.folded else span.alias()
+        with self._evict_lock:
+            closed = self._closed
+            closed[run] = stand_in
+            while len(closed) > _MAX_CLOSED_RUNS:
+                closed.popitem(last=False)
+
+    def _forget_closed(self, run: int) -> None:
+        with self._evict_lock:
+            self._closed.pop(run, None)
 
     def _remember_interrupt(self, thread_id: str, trace_id: str) -> None:
         with self._evict_lock:

@@ -8,8 +8,8 @@
 
 ``langgraph-observe serve`` exposes each function as a JSON endpoint. Days and months are
 UTC calendar days and months. A run is one trace (one root workflow invocation); it
-succeeded when its root span ended ``ok`` (``interrupted`` runs count as finished, not as
-errors). Tokens and cost come from model calls only (LLM and embedding spans), each
+succeeded when its root span ended ``ok`` (``interrupted`` and ``cancelled`` runs count as
+finished, not as errors). Tokens and cost come from model calls only (LLM and embedding spans), each
 attributed through its own columns, so a parent's figures are never added to its children's.
 """
 

@@ -131,6 +131,9 @@ _PERMANENT = (
     "UnprocessableEntity",
     "InvalidRequest",
     "ObserveControlError",
+    # LangGraph's (matched by name: langgraph is not imported here): the graph looped past
+    # its recursion_limit; the same input loops again
+    "GraphRecursionError",
 )
 
 

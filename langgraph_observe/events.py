@@ -69,6 +69,9 @@ class SpanStatus(str, Enum):
     OK = "ok"
     ERROR = "error"
     INTERRUPTED = "interrupted"  #: LangGraph ``interrupt()`` — control flow, not an error
+    #: stopped from outside (``asyncio.CancelledError``: a caller's timeout, a client that
+    #: went away, a sibling branch that failed), or cut off with its run — not a failure
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value

@@ -84,7 +84,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         f"{PREFIX}workflow_runs_total",
         "counter",
-        "Finished root workflow runs, by final status (ok, error, interrupted).",
+        "Finished root workflow runs, by final status (ok, error, interrupted, cancelled).",
         ("workflow", "status"),
         "SpanRecord kind=workflow",
     ),

@@ -32,7 +32,6 @@ GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 
 # --- langgraph-observe ---------------------------------------------------------------------
-LG_RUN_ID: Final = "langgraph.run_id"
 LG_WORKFLOW: Final = "langgraph.workflow"
 LG_NODE: Final = "langgraph.node"
 LG_STEP: Final = "langgraph.step"
@@ -58,8 +57,9 @@ LG_ERROR_CLASS: Final = "langgraph.error.class"
 LG_INTERRUPTED: Final = "langgraph.interrupted"
 LG_BUBBLE_UP: Final = "langgraph.bubble_up"
 LG_STREAM_CLOSED: Final = "langgraph.stream_closed"
+LG_CANCELLED: Final = "langgraph.cancelled"
+LG_AFTER_PARENT_END: Final = "langgraph.after_parent_end"
 LG_RESUMED_FROM: Final = "langgraph.resumed_from_trace_id"
-LG_FOLDED: Final = "langgraph.folded_spans"
 LG_BUDGET_WINDOW: Final = "langgraph.budget.window"
 LG_BUDGET_REMAINING_TOKENS: Final = "langgraph.budget.remaining_tokens"
 LG_BUDGET_REMAINING_USD: Final = "langgraph.budget.remaining_usd"
@@ -99,7 +99,6 @@ SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     GEN_AI_TOOL_CALL_ID: "Tool call id, when the tool was called from a model's tool call.",
     GEN_AI_AGENT_NAME: "Persona (agent) the span ran under.",
     GEN_AI_CONVERSATION_ID: "Session / thread the run belongs to.",
-    LG_RUN_ID: "LangChain run id of the span.",
     LG_WORKFLOW: "Name of the root workflow.",
     LG_NODE: "LangGraph node the span ran in.",
     LG_STEP: "LangGraph superstep of the node.",
@@ -125,10 +124,16 @@ SPAN_ATTRIBUTES: Final[dict[str, str]] = {
     LG_INTERRUPTED: "True when the run or node stopped at a LangGraph interrupt().",
     LG_STREAM_CLOSED: "True when the caller stopped reading the run's stream before it ended "
     "(not an error).",
+    LG_CANCELLED: "True when the span ended cancelled (status cancelled): stopped by an "
+    "asyncio.CancelledError (a caller's timeout or disconnect, a failed sibling branch), or "
+    "still running when its trace's root ended without an error. Not an error.",
+    LG_AFTER_PARENT_END: "True when the span started after its parent span had ended "
+    "(cancelled, or closed with its trace's root) while the parent's work went on, e.g. in a "
+    "sync node's thread: it stays in its trace, under that parent, its usage and cost counted "
+    "(spans under it are its children, not marked).",
     LG_BUBBLE_UP: "LangGraph control flow other than an interrupt that ended the span without "
     "an error: the exception's type, e.g. ParentCommand (a Command to the parent graph).",
     LG_RESUMED_FROM: "Trace id of the interrupted run this run resumes.",
-    LG_FOLDED: "Number of LangGraph plumbing runs folded into this span.",
     LG_BUDGET_WINDOW: "Budget window the model call was counted in: run, day or month.",
     LG_BUDGET_REMAINING_TOKENS: "Tokens left in the persona's budget window after this call "
     "(negative once exceeded); LLM spans of budgeted personas.",

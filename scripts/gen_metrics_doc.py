@@ -33,7 +33,9 @@ Label conventions:
   values per process; later tenants are counted as `{OVERFLOW}`.
 - A value that is not known (no persona, no model, no tenant) is the empty string, which
   Prometheus treats like an absent label: select it with `persona=""`.
-- `status` is `ok`, `error` or `interrupted`; `error_class` is `transient`, `rate_limit`,
+- `status` is `ok`, `error`, `interrupted` or `cancelled` (stopped by an `asyncio.CancelledError`:
+  a caller's timeout, a client that went away, an async stream closed early; not an error);
+  `error_class` is `transient`, `rate_limit`,
   `timeout`, `network`, `permanent` or `unknown`; `type` (tokens) is one of
   {", ".join(f"`{t}`" for t in TOKEN_TYPES)}; `result` (gates) is `pass` or `fail`.
 - `window` (budgets) is `run`, `day` or `month`. The budget gauges of a `day` or `month`

@@ -55,7 +55,9 @@ async def test_a_model_call_cut_off_by_cancellation_is_closed_with_its_trace():
     assert handler.tracer.open_runs == 0
     (llm,) = sink.spans(SpanKind.LLM)
     (root,) = sink.spans(SpanKind.WORKFLOW)
-    assert llm.status is SpanStatus.ERROR and llm.error == root.error
+    # the caller's timeout cancelled the run: not a failure of the work
+    assert root.status is SpanStatus.CANCELLED and root.error is None
+    assert llm.status is SpanStatus.CANCELLED and llm.error is None
     assert llm.end_ns == root.end_ns
     handler.shutdown()
 

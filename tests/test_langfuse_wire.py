@@ -102,6 +102,8 @@ def reference_attributes(record: SpanRecord, mask: Any = None) -> dict[str, Any]
         attrs[A.OBSERVATION_STATUS_MESSAGE] = f"{e.type}: {e.message}" if e else "error"
     elif record.status is SpanStatus.INTERRUPTED:
         attrs[A.OBSERVATION_STATUS_MESSAGE] = "interrupted"
+    elif record.status is SpanStatus.CANCELLED:
+        attrs[A.OBSERVATION_STATUS_MESSAGE] = "cancelled"
     if as_type in GENERATION_TYPES:
         attrs[A.OBSERVATION_MODEL] = record.attributes.get(sc.GEN_AI_RESPONSE_MODEL) or record.model
         params = _model_parameters(record.attributes)
@@ -200,6 +202,7 @@ def records() -> list[SpanRecord]:
         r(base, kind=SpanKind.TOOL, status=SpanStatus.ERROR, node="tools"),
         r(base, kind=SpanKind.RETRIEVER, status=SpanStatus.INTERRUPTED, node=Label("plan"),
           attributes={"node": "overridden", "kind": "k", "z": None}),
+        r(base, kind=SpanKind.NODE, status=SpanStatus.CANCELLED, node="plan"),
         r(base, kind=SpanKind.STEP, input=Payload.of_text("é" * 200), end_ns=5,
           output=Payload.of_text("y" * 20_000), attributes={"q": "é" * 100}),
         r(base, kind=SpanKind.CHAIN, span_id="c" * 8, parent_span_id="d" * 20, name="n" * 130),

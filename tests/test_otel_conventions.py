@@ -155,3 +155,18 @@ def test_an_embedding_step_names_its_provider(memory: Any) -> None:
     assert span.attributes[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
     (point,) = points(reader, "gen_ai.client.token.usage")
     assert point.attributes[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+
+
+@pytest.mark.unit
+def test_a_cancelled_record_is_not_an_error(memory: Any) -> None:
+    from langgraph_observe.events import SpanStatus
+
+    tp, exporter, _, _ = memory
+    ctx = TraceContext(trace_id="2" * 32, workflow="wf")
+    record = SpanRecord(
+        ctx, "a" * 16, None, "wf", SpanKind.WORKFLOW, T0, T0 + MS, SpanStatus.CANCELLED
+    )
+    run_through_dispatcher(OTelSink(tp), [record])
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is trace.StatusCode.UNSET
+    assert span.attributes[sc.LG_CANCELLED] is True

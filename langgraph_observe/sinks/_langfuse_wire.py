@@ -85,6 +85,7 @@ _TYPE_FIELD = {t: string_attribute(_K_TYPE, t) for t in {*_TYPES.values(), "agen
 _ROOT_FIELD = span_attribute(_K_ROOT, True)
 _ERROR_FIELD = string_attribute(_K_LEVEL, "ERROR")
 _INTERRUPTED_FIELD = string_attribute(_K_STATUS, "interrupted")
+_CANCELLED_FIELD = string_attribute(_K_STATUS, "cancelled")
 _MAX_KEPT = 1024  #: entries of each table (cleared when full)
 _MAX_KEPT_TEXT = 32  #: longer strings are mostly unique (ids, queries): not kept
 
@@ -135,6 +136,8 @@ class ObservationWriter:
             parts.append(string_attribute(_K_STATUS, message))
         elif status is SpanStatus.INTERRUPTED:
             parts.append(_INTERRUPTED_FIELD)
+        elif status is SpanStatus.CANCELLED:
+            parts.append(_CANCELLED_FIELD)
         if as_type in GENERATION_TYPES:
             self._generation(record, parts)
         if mask is not None:

@@ -198,6 +198,8 @@ def checked_span_attributes(
         out[sc.LG_ERROR_CLASS] = str(record.error.error_class)
     if record.status is SpanStatus.INTERRUPTED:
         out[sc.LG_INTERRUPTED] = True
+    elif record.status is SpanStatus.CANCELLED:
+        out[sc.LG_CANCELLED] = True
     clean = _PLAIN.issuperset(map(type, out.values()))
     return out, _add_attributes(out, record.attributes) and clean
 

@@ -55,8 +55,9 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _DEFAULT_STATE = trace.DEFAULT_TRACE_STATE
 _ERROR = Status(StatusCode.ERROR)
-#: anything but an error leaves the status unset: the trace API says instrumentation
-#: does not set ``Ok`` (that is the application's call)
+#: anything but an error (ok, interrupted, cancelled: their attributes say which) leaves
+#: the status unset: the trace API says instrumentation does not set ``Ok`` (that is the
+#: application's call)
 _UNSET = Status(StatusCode.UNSET)
 _EMPTY_CONTEXT = otel_context.Context()
 _MAX_PENDING_PARENTS = 8192  # parent contexts kept for parents still to come
