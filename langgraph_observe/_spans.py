@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._render import safe_str
 from .dispatch import Deferred
 from .events import ErrorInfo, SpanEvent, SpanKind, SpanStatus, TokenUsage, TraceContext
 
 if TYPE_CHECKING:
     from .events import Record, SpanRecord
 
-__all__ = ["LOW64", "OpenSpan", "Trace", "hex_id"]
+__all__ = ["LOW64", "OpenSpan", "Trace", "first_of", "hex_id", "str_or_none", "trace_context"]
 
 LOW64 = (1 << 64) - 1
 
@@ -176,3 +177,35 @@ class OpenSpan(Deferred):
         """This ended span's record (built once, on the dispatcher's thread)."""
         record: SpanRecord | None = self.trace.finish(self)
         return record
+
+
+def first_of(meta: Mapping[str, Any], *keys: str) -> Any:
+    """The value of the first of ``keys`` set (not None) in ``meta``."""
+    for k in keys:
+        v = meta.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+def str_or_none(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return safe_str(value)  # a user's object whose __str__ fails still names its trace
+
+
+def trace_context(
+    trace_id: str, name: str, meta: Mapping[str, Any], tags: Sequence[str] | None
+) -> TraceContext:
+    """The context of a trace whose root run is ``name`` with metadata ``meta`` (the
+    aliases Langfuse's handler reads count too: ``langfuse_user_id``, ...)."""
+    return TraceContext(
+        trace_id=trace_id,
+        workflow=name,
+        tenant=str_or_none(first_of(meta, "tenant", "tenant_id")),
+        user_id=str_or_none(first_of(meta, "user_id", "langfuse_user_id")),
+        session_id=str_or_none(first_of(meta, "session_id", "langfuse_session_id")),
+        thread_id=str_or_none(first_of(meta, "thread_id")),
+        tags=tuple(tags or ()),
+        metadata=meta,
+    )

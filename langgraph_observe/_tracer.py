@@ -11,11 +11,8 @@ when the hooks must see each end before the run goes on (budgets, gates:
 Ids come from LangChain's run ids, with no system call: a root run's UUID is the trace
 id; the low 64 bits of a run's UUID are its span id.
 
-A run's work may outlive its span: a sync node of an async graph runs in a thread that
-goes on after its task was cancelled, and a run still open when its trace's root ends is
-closed with the trace. The tracer remembers such runs (a bounded table, read only for a
-run whose parent is not open) so that a run starting under one later is a span of that
-trace, under that parent, marked ``langgraph.after_parent_end`` — not a trace of its own.
+A run's work may outlive its span (see :mod:`._run_memory`): a run starting under a run
+that already ended stays in that run's trace.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 from asyncio import CancelledError
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -32,8 +28,8 @@ from . import semconv as sc
 from ._finish import Finisher
 from ._forksafe import renew_after_fork
 from ._hooks import Hooks
-from ._render import safe_str
-from ._spans import LOW64, OpenSpan, Trace
+from ._run_memory import RunMemory, Unpacked
+from ._spans import LOW64, OpenSpan, Trace, first_of, str_or_none, trace_context
 from .dispatch import Dispatcher
 from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
@@ -44,47 +40,17 @@ from .events import (
     SpanRecord,
     SpanStatus,
     TokenUsage,
-    TraceContext,
     WorkflowStarted,
 )
 
 __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
-_MAX_INTERRUPTED_THREADS = 10_000
-#: bound of the table of ended runs whose work may still start runs (oldest forgotten)
-_MAX_CLOSED_RUNS = 4096
 #: the error of a run that never reported its end before its trace's root failed without
 #: an error of its own (only when a caller ended the root as failed with no error)
 _UNFINISHED = ErrorInfo(
     "Unfinished", "the run's trace ended before the run reported its end", ErrorClass.UNKNOWN
 )
 _ROOT_KINDS = (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN)
-
-
-class _Unpacked:
-    """The ``finish`` of a trace whose work goes on after its root ended: its spans wait
-    for the sinks as they are, not packed, so each record is built from its span's own
-    trace (a packed span finds its trace by its root's id, and the :class:`Finisher`
-    keeps only the most recent roots' traces once their records are built)."""
-
-    __slots__ = ("finisher",)
-
-    def __init__(self, finisher: Finisher) -> None:
-        self.finisher = finisher
-
-    def pack(self, span: OpenSpan) -> OpenSpan:
-        return span
-
-    def __call__(self, span: OpenSpan) -> SpanRecord:
-        return self.finisher(span)
-
-
-def _first(meta: Mapping[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = meta.get(k)
-        if v is not None:
-            return v
-    return None
 
 
 class Tracer:
@@ -126,10 +92,8 @@ class Tracer:
         self.open: dict[int, OpenSpan] = {}
         self._evict_lock = threading.Lock()
         renew_after_fork(self, "_evict_lock")
-        self._interrupted_threads: OrderedDict[str, str] = OrderedDict()
-        #: runs that ended while their work may go on (cancelled, or closed with their
-        #: trace's root), by run id: a stand-in for the span a late child attaches to
-        self._closed: OrderedDict[int, OpenSpan] = OrderedDict()
+        #: threads left at an interrupt, runs whose work may go on after they ended
+        self.ended = RunMemory()
 
     # -- bookkeeping --------------------------------------------------------------------
     @property
@@ -167,7 +131,7 @@ class Tracer:
         run = run_id.int
         parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is None:
-            late = self._closed.get(parent_run_id.int) if parent_run_id is not None else None
+            late = None if parent_run_id is None else self.ended.closed.get(parent_run_id.int)
             if late is None:
                 span = self._start_trace(run_id, name, kind, metadata or {}, tags, inputs)
             else:
@@ -204,8 +168,8 @@ class Tracer:
                 span.node = node
         span.attrs[sc.LG_AFTER_PARENT_END] = True
         trace = span.trace
-        if type(trace.finish) is not _Unpacked:  # its spans' records keep its context
-            trace.finish = _Unpacked(self.finisher)
+        if type(trace.finish) is not Unpacked:  # its spans' records keep its context
+            trace.finish = Unpacked(self.finisher)
         return span
 
     def _start_trace(
@@ -219,20 +183,11 @@ class Tracer:
     ) -> OpenSpan:
         """Open a new trace rooted at ``run_id``. A graph or chain run is a ``workflow``
         span; a model, tool or retriever called on its own keeps its kind."""
-        thread_id = _first(meta, "thread_id")
-        ctx = TraceContext(
-            trace_id=run_id.hex,
-            workflow=name,
-            tenant=_str_or_none(_first(meta, "tenant", "tenant_id")),
-            user_id=_str_or_none(_first(meta, "user_id", "langfuse_user_id")),
-            session_id=_str_or_none(_first(meta, "session_id", "langfuse_session_id")),
-            thread_id=_str_or_none(thread_id),
-            tags=tuple(tags or ()),
-            metadata=meta,
-        )
+        thread_id = first_of(meta, "thread_id")
+        ctx = trace_context(run_id.hex, name, meta, tags)
         trace = Trace(ctx, self.emit, self.finisher)
         trace.root = sid = run_id.int & LOW64
-        persona = _str_or_none(_first(meta, "persona", "langgraph_observe_persona"))
+        persona = str_or_none(first_of(meta, "persona", "langgraph_observe_persona"))
         if kind in _ROOT_KINDS:
             kind = SpanKind.WORKFLOW
         span = OpenSpan(trace, sid, None, name, kind, None, persona)
@@ -242,7 +197,7 @@ class Tracer:
         if thread_id is not None:
             span.attrs[sc.LG_THREAD_ID] = ctx.thread_id
             if type(inputs).__name__ == "Command":
-                resumed = self._interrupted_threads.pop(str(thread_id), None)
+                resumed = self.ended.resumed(str(thread_id))
                 if resumed is not None:
                     span.attrs[sc.LG_RESUMED_FROM] = resumed
         if kind is SpanKind.WORKFLOW:
@@ -255,7 +210,7 @@ class Tracer:
         """A graph node's span: LangGraph's step, triggers and checkpoint namespace, the
         attempt number, and its persona."""
         node = meta.get("langgraph_node") or parent.node
-        persona = _first(meta, "persona", "langgraph_observe_persona")
+        persona = first_of(meta, "persona", "langgraph_observe_persona")
         inherited = False
         if persona is None:
             persona = self.hooks.persona_for(node, meta)
@@ -318,9 +273,9 @@ class Tracer:
             self._put(run_id.int, parent.alias())
             parent.trace.runs.add(run_id.int)
         elif parent_run_id is not None:
-            late = self._closed.get(parent_run_id.int)
+            late = self.ended.closed.get(parent_run_id.int)
             if late is not None:  # under an ended run: its children attach to that run
-                self._remember_closed(run_id.int, late)
+                self.ended.remember_closed(run_id.int, late)
 
     # -- ends ---------------------------------------------------------------------------
     def end(
@@ -341,8 +296,7 @@ class Tracer:
         run = run_id.int
         span = self.open.pop(run, None)
         if span is None:
-            if self._closed:  # a run closed before its end: its work is over now
-                self._forget_closed(run)
+            self.ended.forget_closed(run)  # a run closed before its end: its work is over
             return None
         span.trace.runs.discard(run)
         if span.folded:
@@ -381,7 +335,7 @@ class Tracer:
             span.attrs[sc.LG_INTERRUPTED] = True
             thread_id = trace.ctx.thread_id
             if thread_id is not None:
-                self._remember_interrupt(thread_id, trace.ctx.trace_id)
+                self.ended.remember_interrupt(thread_id, trace.ctx.trace_id)
 
     def _close_orphans(self, root: OpenSpan) -> None:
         """End the runs of ``root``'s trace that never reported their end (a model call cut
@@ -402,7 +356,7 @@ class Tracer:
             orphan = table.get(run)
             if orphan is None:
                 continue
-            self._remember_closed(run, orphan)  # before it leaves the open table
+            self.ended.remember_closed(run, orphan)  # before it leaves the open table
             if table.pop(run, None) is None or orphan.folded:
                 continue
             orphan.end_ns = root.end_ns
@@ -417,8 +371,7 @@ class Tracer:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
         span = self.open.get(run_id.int)
         if span is None:
-            if self._closed:
-                self._forget_closed(run_id.int)
+            self.ended.forget_closed(run_id.int)
             return None
         if isinstance(exc, GeneratorExit):  # the caller stopped reading a stream: no error
             if not span.folded:
@@ -429,7 +382,7 @@ class Tracer:
                 span.attrs[sc.LG_CANCELLED] = True
             # a sync run in a thread goes on after its task was cancelled, and may start
             # runs: they attach to this span
-            self._remember_closed(run_id.int, span)
+            self.ended.remember_closed(run_id.int, span)
             return self.end(run_id, status=SpanStatus.CANCELLED)
         if is_graph_bubble_up(exc):
             if is_graph_interrupt(exc):
@@ -446,30 +399,3 @@ class Tracer:
         if not span.folded:
             span.attrs[sc.LG_ERROR_CLASS] = info.error_class.value
         return self.end(run_id, status=SpanStatus.ERROR, error=info)
-
-    def _remember_closed(self, run: int, span: OpenSpan) -> None:
-        """Keep a stand-in of ``span`` (ids, trace, node, persona; no payloads) for the
-        runs that may start under ``run`` after it ended."""
-        stand_in = span if span.folded else span.alias()
-        with self._evict_lock:
-            closed = self._closed
-            closed[run] = stand_in
-            while len(closed) > _MAX_CLOSED_RUNS:
-                closed.popitem(last=False)
-
-    def _forget_closed(self, run: int) -> None:
-        with self._evict_lock:
-            self._closed.pop(run, None)
-
-    def _remember_interrupt(self, thread_id: str, trace_id: str) -> None:
-        with self._evict_lock:
-            self._interrupted_threads[thread_id] = trace_id
-            self._interrupted_threads.move_to_end(thread_id)
-            while len(self._interrupted_threads) > _MAX_INTERRUPTED_THREADS:
-                self._interrupted_threads.popitem(last=False)
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    return safe_str(value)  # a user's object whose __str__ fails still names its trace

@@ -54,6 +54,7 @@ def test_locks_held_by_other_threads_at_the_fork_are_new_in_the_child(tmp_path):
         return {
             "finisher": handler.tracer.finisher._lock,
             "tracer": handler.tracer._evict_lock,
+            "run memory": handler.tracer.ended._lock,
             "hooks": handler.tracer.hooks._lock,
             "guard": _guard._lock,
             "pricing": pricing._default_lock,

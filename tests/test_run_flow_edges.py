@@ -21,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 from prometheus_client import CollectorRegistry
 
-from langgraph_observe import CallbackHandler, SpanKind, SpanStatus, _tracer
+from langgraph_observe import CallbackHandler, SpanKind, SpanStatus, _run_memory
 from langgraph_observe import semconv as sc
 from langgraph_observe.errors import classify_error
 from langgraph_observe.events import ErrorClass, SpanRecord, WorkflowStarted
@@ -122,7 +122,7 @@ def test_an_interrupt_next_to_a_failure_is_an_error_not_a_run_to_resume():
     assert sc.LG_INTERRUPTED not in root.attributes
     assert spans["p1"].status is SpanStatus.INTERRUPTED  # the node did pause
     assert spans["p2"].status is SpanStatus.ERROR
-    assert "T1" not in handler.tracer._interrupted_threads
+    assert "T1" not in handler.tracer.ended.interrupted
     assert handler.tracer.open_runs == 0
 
     # the next run on the thread resumes nothing that paused: no link to the failed trace
@@ -150,7 +150,7 @@ def test_an_interrupt_alone_is_still_a_run_to_resume():
     handler.flush()
     (root,) = sink.spans(SpanKind.WORKFLOW)
     assert root.status is SpanStatus.INTERRUPTED
-    assert handler.tracer._interrupted_threads["T2"] == root.trace_id
+    assert handler.tracer.ended.interrupted["T2"] == root.trace_id
     sink.clear()
     app.invoke(Command(resume="ok"), cfg)
     handler.flush()
@@ -284,18 +284,20 @@ def test_runs_started_under_runs_closed_with_their_trace_stay_in_it():
     assert late.attributes[sc.LG_AFTER_PARENT_END] is True
     assert late.node == "n" and late.usage is not None and late.usage.total == 10
     assert handler.tracer.open_runs == 0
-    assert node.int not in handler.tracer._closed and seq.int not in handler.tracer._closed
+    assert (
+        node.int not in handler.tracer.ended.closed and seq.int not in handler.tracer.ended.closed
+    )
     handler.shutdown()
 
 
 def test_the_table_of_ended_runs_is_bounded(monkeypatch):
-    monkeypatch.setattr(_tracer, "_MAX_CLOSED_RUNS", 8)
+    monkeypatch.setattr(_run_memory, "MAX_CLOSED_RUNS", 8)
     handler, _sink = _handler()
     for _ in range(20):
         run = uuid4()
         handler.on_chain_start({}, {}, run_id=run, name="g")
         handler.on_chain_error(asyncio.CancelledError(), run_id=run)
-    assert len(handler.tracer._closed) == 8
+    assert len(handler.tracer.ended.closed) == 8
     assert handler.tracer.open_runs == 0
     handler.shutdown()
 
