@@ -4,7 +4,7 @@ retriever and a real tool."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -56,16 +56,28 @@ def chat_model(
         "total_tokens": input_tokens + output_tokens,
     }
 
-    def answers() -> Iterator[AIMessage]:
-        while True:
-            yield AIMessage(
-                content=text,
-                usage_metadata=usage,
-                response_metadata={"model_name": model} if model else {},
-            )
+    def answer() -> AIMessage:
+        return AIMessage(
+            content=text,
+            usage_metadata=usage,
+            response_metadata={"model_name": model} if model else {},
+        )
 
-    m = GenericFakeChatModel(messages=answers())
-    return m
+    return GenericFakeChatModel(messages=_Endless(answer))
+
+
+class _Endless:
+    """An endless iterator of fresh answers that threads may share (a generator shared by
+    threads raises "generator already executing" when two of them ask at once)."""
+
+    def __init__(self, make: Callable[[], AIMessage]) -> None:
+        self._make = make
+
+    def __iter__(self) -> _Endless:
+        return self
+
+    def __next__(self) -> AIMessage:
+        return self._make()
 
 
 class KeywordRetriever(BaseRetriever):
