@@ -244,7 +244,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     print("look further:", file=out)
     print(f"  {cli} traces list{flag}", file=out)
     print(f"  {cli} traces show {result.trace_id}{flag}", file=out)
-    print(f"  {cli} serve{flag}   # /metrics and JSON analytics on 127.0.0.1:9465", file=out)
+    print(f"  {cli} serve{flag}   # JSON analytics of the store on 127.0.0.1:9465", file=out)
     print(
         f"  {Path(sys.executable)} -c 'from langgraph_observe import explore; "
         "print(explore.traces())'   # pandas: pip install 'langgraph-observe[explore]'",
