@@ -277,6 +277,25 @@ class Tracer:
             if late is not None:  # under an ended run: its children attach to that run
                 self.ended.remember_closed(run_id.int, late)
 
+    # -- LangGraph's lifecycle ----------------------------------------------------------
+    def paused(self, run_id: UUID | None) -> None:
+        """The graph run ``run_id`` paused (an interrupt, or a static breakpoint): its trace
+        ends ``interrupted`` unless it failed or was cancelled."""
+        span = self.open.get(run_id.int) if run_id is not None else None
+        if span is not None:
+            span.trace.interrupted = True
+
+    def resuming(self, run_id: UUID | None) -> None:
+        """The graph run ``run_id`` resumes a paused run from its checkpoint: a root is
+        linked to the trace that paused on its thread (when not linked already)."""
+        span = self.open.get(run_id.int) if run_id is not None else None
+        if span is None or span.parent_sid is not None or sc.LG_RESUMED_FROM in span.attrs:
+            return
+        thread_id = span.trace.ctx.thread_id
+        resumed = self.ended.resumed(thread_id) if thread_id is not None else None
+        if resumed is not None:
+            span.attrs[sc.LG_RESUMED_FROM] = resumed
+
     # -- ends ---------------------------------------------------------------------------
     def end(
         self,

@@ -18,10 +18,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+if TYPE_CHECKING:
+    _Base = BaseCallbackHandler
+else:
+    try:  # LangGraph's lifecycle callbacks: interrupts (static breakpoints too), resumes
+        from langgraph.callbacks import GraphCallbackHandler as _Base
+    except ImportError:  # an older LangGraph: only interrupt() is seen (docs/callback-handler)
+        _Base = BaseCallbackHandler
 
 from .. import semconv as sc
 from .._hooks import Hooks
@@ -48,7 +56,7 @@ __all__ = ["CallbackHandler"]
 logger = logging.getLogger("langgraph_observe")
 
 
-class CallbackHandler(BaseCallbackHandler):
+class CallbackHandler(_Base):
     """Records one span tree per graph invocation and hands it to the sinks.
 
     Args:
@@ -375,6 +383,18 @@ class CallbackHandler(BaseCallbackHandler):
     @guard_callback
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self.tracer.fail(run_id, error)
+
+    @guard_callback
+    def on_interrupt(self, event: Any) -> None:
+        """LangGraph paused a run: an ``interrupt()``, or a static breakpoint
+        (``interrupt_before`` / ``interrupt_after``), which raises no exception we see."""
+        self.tracer.paused(event.run_id)
+
+    @guard_callback
+    def on_resume(self, event: Any) -> None:
+        """LangGraph resumed a run from its checkpoint (after an interrupt or a breakpoint,
+        with a ``Command`` or with no input)."""
+        self.tracer.resuming(event.run_id)
 
     @guard_callback
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
