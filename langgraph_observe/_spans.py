@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ._render import safe_str
 from .dispatch import Deferred
@@ -24,7 +25,16 @@ from .events import ErrorInfo, SpanEvent, SpanKind, SpanStatus, TokenUsage, Trac
 if TYPE_CHECKING:
     from .events import Record, SpanRecord
 
-__all__ = ["LOW64", "OpenSpan", "Trace", "first_of", "hex_id", "str_or_none", "trace_context"]
+__all__ = [
+    "LOW64",
+    "OpenSpan",
+    "Trace",
+    "as_uuid",
+    "first_of",
+    "hex_id",
+    "str_or_none",
+    "trace_context",
+]
 
 LOW64 = (1 << 64) - 1
 
@@ -209,3 +219,15 @@ def trace_context(
         tags=tuple(tags or ()),
         metadata=meta,
     )
+
+
+def as_uuid(run_id: Any) -> UUID:
+    """A run id as a ``UUID``: LangChain passes the one a caller gave
+    (``config={"run_id": ...}``) as it is, text included; text that is no UUID names one
+    derived from it."""
+    if isinstance(run_id, UUID):
+        return run_id
+    try:
+        return UUID(str(run_id))
+    except ValueError:
+        return uuid5(NAMESPACE_URL, str(run_id))

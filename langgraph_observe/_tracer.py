@@ -29,11 +29,11 @@ from ._finish import Finisher
 from ._forksafe import renew_after_fork
 from ._hooks import Hooks
 from ._run_memory import RunMemory, Unpacked
-from ._spans import LOW64, OpenSpan, Trace, first_of, str_or_none, trace_context
+from ._spans import LOW64, OpenSpan, Trace, as_uuid, first_of, str_or_none, trace_context
+from ._trace_end import close_orphans, settle_root
 from .dispatch import Dispatcher
 from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
 from .events import (
-    ErrorClass,
     ErrorInfo,
     PersonaSwitch,
     SpanKind,
@@ -45,11 +45,6 @@ from .events import (
 
 __all__ = ["Hooks", "OpenSpan", "Tracer"]
 
-#: the error of a run that never reported its end before its trace's root failed without
-#: an error of its own (only when a caller ended the root as failed with no error)
-_UNFINISHED = ErrorInfo(
-    "Unfinished", "the run's trace ended before the run reported its end", ErrorClass.UNKNOWN
-)
 _ROOT_KINDS = (SpanKind.NODE, SpanKind.SUBGRAPH, SpanKind.CHAIN)
 
 
@@ -101,8 +96,9 @@ class Tracer:
         """How many runs have started and not ended (0 once every run is over)."""
         return len(self.open)
 
-    def get(self, run_id: UUID) -> OpenSpan | None:
-        return self.open.get(run_id.int)
+    def get(self, run_id: UUID | str) -> OpenSpan | None:
+        """The open span of ``run_id`` (None when it is not open)."""
+        return self.open.get(as_uuid(run_id).int)
 
     def _put(self, run: int, span: OpenSpan) -> None:
         table = self.open
@@ -128,8 +124,12 @@ class Tracer:
         inputs: Any = None,
     ) -> OpenSpan:
         """Open a span for ``run_id`` (a root run opens a new trace)."""
-        run = run_id.int
-        parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
+        try:
+            run = run_id.int
+            parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
+        except AttributeError:  # ids given as text (config={"run_id": "..."})
+            parent_id = None if parent_run_id is None else as_uuid(parent_run_id)
+            return self.start(as_uuid(run_id), parent_id, name, kind, metadata, tags, inputs)
         if parent is None:
             late = None if parent_run_id is None else self.ended.closed.get(parent_run_id.int)
             if late is None:
@@ -268,6 +268,11 @@ class Tracer:
 
     def fold(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """Record ``run_id`` as plumbing: its children attach to its parent."""
+        if type(run_id) is not UUID or (
+            parent_run_id is not None and type(parent_run_id) is not UUID
+        ):
+            run_id = as_uuid(run_id)
+            parent_run_id = None if parent_run_id is None else as_uuid(parent_run_id)
         parent = self.open.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is not None:
             self._put(run_id.int, parent.alias())
@@ -281,14 +286,14 @@ class Tracer:
     def paused(self, run_id: UUID | None) -> None:
         """The graph run ``run_id`` paused (an interrupt, or a static breakpoint): its trace
         ends ``interrupted`` unless it failed or was cancelled."""
-        span = self.open.get(run_id.int) if run_id is not None else None
+        span = self.get(run_id) if run_id is not None else None
         if span is not None:
             span.trace.interrupted = True
 
     def resuming(self, run_id: UUID | None) -> None:
         """The graph run ``run_id`` resumes a paused run from its checkpoint: a root is
         linked to the trace that paused on its thread (when not linked already)."""
-        span = self.open.get(run_id.int) if run_id is not None else None
+        span = self.get(run_id) if run_id is not None else None
         if span is None or span.parent_sid is not None or sc.LG_RESUMED_FROM in span.attrs:
             return
         thread_id = span.trace.ctx.thread_id
@@ -312,7 +317,10 @@ class Tracer:
         hold into the span when its record is built (off the graph's path unless
         :attr:`on_path`). Returns the record when it was built on the graph's path, else
         None (as for folded or unknown runs)."""
-        run = run_id.int
+        try:
+            run = run_id.int
+        except AttributeError:  # an id given as text
+            run = as_uuid(run_id).int
         span = self.open.pop(run, None)
         if span is None:
             self.ended.forget_closed(run)  # a run closed before its end: its work is over
@@ -330,9 +338,9 @@ class Tracer:
             span.status = status
             span.error = error
         if span.parent_sid is None:
-            self._root_ended(span, outputs)
+            settle_root(span, outputs, self.ended)
             if span.trace.runs:
-                self._close_orphans(span)
+                close_orphans(span, self.open, self.ended, self._emit_ended)
         span.output = outputs
         if self.on_path:
             record = self.finisher(span)
@@ -342,52 +350,14 @@ class Tracer:
         self.emit(span)  # packed within PACK_INTERVAL_S, its record built later
         return None
 
-    def _root_ended(self, span: OpenSpan, outputs: Any) -> None:
-        """A root that paused at an interrupt (and did not fail or get cancelled: an
-        error of a parallel branch wins) is ``interrupted``, its thread remembered for the
-        run that resumes it."""
-        if span.status is SpanStatus.ERROR or span.status is SpanStatus.CANCELLED:
-            return
-        trace = span.trace
-        if trace.interrupted or (type(outputs) is dict and "__interrupt__" in outputs):
-            span.status = SpanStatus.INTERRUPTED
-            span.attrs[sc.LG_INTERRUPTED] = True
-            thread_id = trace.ctx.thread_id
-            if thread_id is not None:
-                self.ended.remember_interrupt(thread_id, trace.ctx.trace_id)
-
-    def _close_orphans(self, root: OpenSpan) -> None:
-        """End the runs of ``root``'s trace that never reported their end (a model call cut
-        off by a cancelled task does not: LangChain calls no callback for it), at the
-        root's end time: failed with the root's error when the root failed, else
-        cancelled. Each is remembered: a run its work starts later stays in this trace."""
-        trace = root.trace
-        value: Any
-        if root.status is SpanStatus.ERROR:
-            status, error = SpanStatus.ERROR, root.error or _UNFINISHED
-            key, value = sc.LG_ERROR_CLASS, error.error_class.value
-        else:
-            status, error = SpanStatus.CANCELLED, None
-            key, value = sc.LG_CANCELLED, True
-        table = self.open
-        for run in list(trace.runs):
-            trace.runs.discard(run)
-            orphan = table.get(run)
-            if orphan is None:
-                continue
-            self.ended.remember_closed(run, orphan)  # before it leaves the open table
-            if table.pop(run, None) is None or orphan.folded:
-                continue
-            orphan.end_ns = root.end_ns
-            orphan.status, orphan.error = status, error
-            orphan.attrs[key] = value
-            if self.on_path:
-                self.emit(self.finisher(orphan))
-            else:
-                self.emit(orphan)
+    def _emit_ended(self, span: OpenSpan) -> None:
+        """Hand on a span the tracer itself ended (as :meth:`end` would)."""
+        self.emit(self.finisher(span) if self.on_path else span)
 
     def fail(self, run_id: UUID, exc: BaseException) -> SpanRecord | None:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""
+        if type(run_id) is not UUID:  # an id given as text
+            run_id = as_uuid(run_id)
         span = self.open.get(run_id.int)
         if span is None:
             self.ended.forget_closed(run_id.int)

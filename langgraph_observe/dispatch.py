@@ -118,6 +118,7 @@ class Dispatcher:
         #: the sinks' losses (drops, failed calls) when the last flush ended
         self._losses = self.health.losses(self._sink_names)
         self._closed = False
+        self._warned_closed = False  #: the warning about records after shutdown was given
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         #: set in a forked child until its first emit or flush starts the threads
@@ -205,6 +206,12 @@ class Dispatcher:
             _guard.report("dispatcher: starting the threads after fork", exc)
 
     def _drop_for_all(self, reason: str, n: int = 1) -> None:
+        if reason == "closed" and not self._warned_closed:
+            self._warned_closed = True
+            logger.warning(
+                "langgraph-observe: a handler that was shut down is still attached to a "
+                "run: its records are dropped (counted in health as 'closed')"
+            )
         for w in self._workers:
             self.health.drop(w.sink.name, reason, n)
 

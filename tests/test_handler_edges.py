@@ -4,6 +4,7 @@ streams the caller stops reading, graphs wrapped in other runnables."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -139,3 +140,50 @@ def test_an_answer_of_tool_calls_without_usage_has_its_calls_estimated():
     assert with_calls.usage.estimated and empty.usage.estimated
     assert empty.usage.output_tokens == 0
     assert with_calls.usage.output_tokens >= 10  # the name and the JSON arguments
+
+
+@pytest.mark.parametrize("given", ["uuid text", "any text"])
+def test_a_run_id_given_as_text_names_the_trace(given):
+    from uuid import NAMESPACE_URL, uuid4, uuid5
+
+    from . import graphs
+
+    run_id = str(uuid4()) if given == "uuid text" else "nightly-release-42"
+    handler, sink = _handler()
+    graphs.linear_graph().invoke({"log": []}, {"callbacks": [handler], "run_id": run_id})
+    assert handler.flush(10)
+    expected = run_id.replace("-", "") if given == "uuid text" else uuid5(NAMESPACE_URL, run_id).hex
+    assert list(sink.traces()) == [expected]  # one trace, every span in it
+    (root,) = sink.spans(SpanKind.WORKFLOW)
+    assert root.status is SpanStatus.OK and len(sink.spans()) > 5
+    assert handler.tracer.open_runs == 0
+    handler.shutdown()
+
+
+def test_config_and_hooks_together_are_refused_when_the_hooks_would_replace_it(tmp_path):
+    from langgraph_observe import CallbackHandler, FeatureHooks
+
+    path = tmp_path / "observe.yaml"
+    path.write_text("personas:\n  writer:\n    budget_tokens: 10\n")
+    with pytest.raises(ValueError, match="personas"):
+        CallbackHandler(sinks=[], config=path, hooks=FeatureHooks())
+    settings_only = tmp_path / "settings.yaml"
+    settings_only.write_text("capture_io: false\n")
+    handler = CallbackHandler(sinks=[], config=settings_only, hooks=FeatureHooks())
+    assert handler.settings.capture_io is False
+    handler.shutdown()
+
+
+def test_a_run_after_shutdown_warns_once_and_counts_its_records(caplog):
+    from . import graphs
+
+    handler, sink = _handler()
+    graph = graphs.linear_graph()
+    assert handler.shutdown()
+    with caplog.at_level(logging.WARNING, logger="langgraph_observe"):
+        graph.invoke({"log": []}, {"callbacks": [handler]})
+        graph.invoke({"log": []}, {"callbacks": [handler]})
+    warnings = [r for r in caplog.records if "shut down" in r.getMessage()]
+    assert len(warnings) == 1
+    assert sink.spans() == []
+    assert handler.health.dropped[(sink.name, "closed")] > 0

@@ -89,6 +89,8 @@ class CallbackHandler(_Base):
         from ..config_file import resolve_config
 
         observe_config = resolve_config(config)
+        if config is not None and hooks is not None and observe_config is not None:
+            _refuse_features_beside_hooks(observe_config)
         if settings is None:
             file_values = dict(observe_config.settings) if observe_config is not None else None
             settings = Settings.resolve(file_values, **settings_kwargs)
@@ -147,7 +149,7 @@ class CallbackHandler(_Base):
         """A model, tool or retriever that is a step of its node's sequence (a node made of
         a chain): later steps of the chain are the user's too."""
         if parent_run_id is not None and tags:
-            parent = self.tracer.open.get(parent_run_id.int)
+            parent = self.tracer.get(parent_run_id)
             if parent is not None and parent.kind is SpanKind.NODE:
                 step = step_of(tags, "seq:step:")
                 if step is not None and step == parent.seq_step + 1:
@@ -172,7 +174,10 @@ class CallbackHandler(_Base):
                     run_id, None, name or "workflow", SpanKind.WORKFLOW, metadata, tags, inputs
                 )
                 return
-            parent = tracer.open.get(parent_run_id.int)
+            try:
+                parent = tracer.open.get(parent_run_id.int)
+            except AttributeError:  # an id given as text
+                parent = tracer.get(parent_run_id)
             if (
                 metadata
                 and "langgraph_node" in metadata
@@ -291,7 +296,10 @@ class CallbackHandler(_Base):
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         # the most frequent callback: the first token alone does work
         try:
-            span = self.tracer.open.get(run_id.int)
+            try:
+                span = self.tracer.open.get(run_id.int)
+            except AttributeError:  # an id given as text
+                span = self.tracer.get(run_id)
             if span is not None and span.first_token_ns is None:
                 span.first_token_ns = time.time_ns()
                 span.attrs[sc.LG_STREAMING] = True
@@ -398,7 +406,7 @@ class CallbackHandler(_Base):
 
     @guard_callback
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        span = self.tracer.open.get(run_id.int)
+        span = self.tracer.get(run_id)
         if span is not None and not span.folded:
             attempt = getattr(retry_state, "attempt_number", None)
             outcome = getattr(retry_state, "outcome", None)
@@ -406,3 +414,28 @@ class CallbackHandler(_Base):
             span.add_event(
                 "retry", {"attempt": attempt, "error.type": type(exc).__name__ if exc else ""}
             )
+
+
+def _refuse_features_beside_hooks(config: Any) -> None:
+    """``config=`` and ``hooks=`` together: the hooks would silently replace the config's
+    personas, budgets, gates, prices and node mapping (its core settings still apply)."""
+    budgets = config.budgets
+    from ..budgets import BudgetPolicy
+
+    has = [
+        name
+        for name, value in (
+            ("personas", config.personas),
+            ("gates", config.gates),
+            ("prices", config.prices),
+            ("nodes", config.nodes),
+            ("budgets", budgets != BudgetPolicy()),
+        )
+        if value
+    ]
+    if has:
+        raise ValueError(
+            f"CallbackHandler(config=..., hooks=...): {config.source} sets {', '.join(has)}, "
+            "which the given hooks would replace; build the hooks from the config "
+            "(FeatureHooks(config, ...)) or pass only one of the two"
+        )
