@@ -104,6 +104,7 @@ class FeatureHooks(Hooks):
         renew_after_fork(self, "_lock")
         self._prompts: dict[int, Any] = {}  # span id -> prompts, when inputs are not captured
         self._failed: dict[str, QualityGateFailed] = {}  # node span id -> raise-gate failure
+        self._warned_unpriced: set[tuple[str, str | None]] = set()  # (persona, model)
 
     def check_budget_store(self, sinks: Iterable[Any]) -> bool:
         """Whether a local store sink among ``sinks`` writes the day and month budget
@@ -173,7 +174,10 @@ class FeatureHooks(Hooks):
             )
         requested_usd = 0.0
         if limits.budget_usd is not None:
-            requested_usd = self.catalog.cost(span.model, TokenUsage(requested, 0)) or 0.0
+            priced = self.catalog.cost(span.model, TokenUsage(requested, 0))
+            if priced is None:
+                self._unpriced(limits.persona, span.model)
+            requested_usd = priced or 0.0
         ctx = span.ctx
         budgets.check(
             span.persona,
@@ -217,8 +221,38 @@ class FeatureHooks(Hooks):
             response_model=span.attrs.get(sc.GEN_AI_RESPONSE_MODEL),
         )
         if self.budgets is not None and span.persona is not None and usage is not None:
+            if cost is None and (usage.input_tokens is not None or usage.output_tokens is not None):
+                self._unpriced(span.persona, span.model)  # counts, but no price
             self._count(span, 0 if cache_hit else usage.total, cost)
         return cost
+
+    def _unpriced(self, persona: str, model: str | None) -> None:
+        """Warn, once per persona and model, that a USD budget cannot count the calls of a
+        model the price catalog has no price for (they count as $0, never as a guess)."""
+        assert self.budgets is not None
+        limits = self.budgets.limits(persona)
+        if limits is None or limits.budget_usd is None:
+            return
+        key = (persona, model)
+        with self._lock:
+            if key in self._warned_unpriced:
+                return
+            self._warned_unpriced.add(key)
+        tokens = (
+            f"their tokens still count against its budget_tokens ({limits.budget_tokens})"
+            if limits.budget_tokens is not None
+            else "it has no budget_tokens to count their tokens"
+        )
+        logger.warning(
+            "langgraph-observe: persona %r has a USD budget (budget_usd %g) but model %r has "
+            "no price, so that budget cannot count the model's calls (they add $0 to it); %s. "
+            "Add the model under 'prices:' in the config file or with "
+            "PriceCatalog.with_overrides().",
+            persona,
+            limits.budget_usd,
+            model,
+            tokens,
+        )
 
     def _count(self, span: OpenSpan, tokens: int, cost: float | None) -> None:
         assert self.budgets is not None and span.persona is not None

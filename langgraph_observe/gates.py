@@ -17,8 +17,13 @@ Two forms::
 ``check`` receives the node's output (the state update it returned; for a LangGraph
 ``Command``, or a list of them, its ``update``) and returns a bool, or a number compared with
 ``min``/``max``/``equals``. ``key`` reads the output by a dotted path
-(mapping keys or attributes); a missing key fails the gate. A ``check`` that raises fails the
-gate too (the error goes into the score's comment) — it never breaks the run.
+(mapping keys or attributes); a missing key fails the gate. A ``check``, a key look-up or a
+comparison that raises fails the gate too (the error goes into the score's comment) — it
+never breaks the run, nor loses the node's span.
+
+A gate's arguments are checked when it is built, by the rules of the config file's
+``gates:`` (``TypeError`` for a wrong type, ``ValueError`` for a wrong value): ``min`` and
+``max`` are finite numbers, not above one another.
 """
 
 from __future__ import annotations
@@ -69,41 +74,59 @@ class Gate:
     on_fail: str = "record"
 
     def __post_init__(self) -> None:
-        if not self.name or not self.node:
-            raise ValueError("a gate needs a name and a node")
+        """The rules the config file's ``gates:`` apply, for a gate built in Python: a
+        ``TypeError`` for a value of the wrong type, a ``ValueError`` for a wrong value."""
+        _text("a gate's name", self.name)
+        where = f"gate {self.name!r}"
+        _text(f"{where}: node", self.node)
         if (self.check is None) == (self.key is None):
-            raise ValueError(f"gate {self.name!r}: give exactly one of check or key")
-        if self.on_fail not in ON_FAIL:
-            raise ValueError(f"gate {self.name!r}: on_fail must be one of {ON_FAIL}")
+            raise ValueError(f"{where}: give exactly one of check or key")
+        if self.check is not None and not callable(self.check):
+            raise TypeError(f"{where}: check must be callable, got {type(self.check).__name__}")
+        if self.key is not None:
+            _text(f"{where}: key", self.key)
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if value is not None:  # stored as a float, as the config file's
+                object.__setattr__(self, bound, _bound(f"{where}: {bound}", value))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{where}: min {self.min:g} is above max {self.max:g}")
+        if not isinstance(self.on_fail, str) or self.on_fail not in ON_FAIL:
+            raise ValueError(f"{where}: on_fail must be one of {ON_FAIL}, got {self.on_fail!r}")
         if self.key is not None and not self.has_condition:
-            raise ValueError(f"gate {self.name!r}: a key gate needs min, max or equals")
+            raise ValueError(f"{where}: a key gate needs min, max or equals")
 
     @property
     def has_condition(self) -> bool:
         return self.min is not None or self.max is not None or self.equals is not _UNSET
 
     def evaluate(self, output: Any) -> GateResult:
-        """The verdict on ``output`` (a ``Command``'s, or a list of them, on its update)."""
-        output = state_update(output)
-        if self.check is not None:
-            try:
-                value = self.check(output)
-            except Exception as exc:
-                comment = f"check raised {type(exc).__name__}: {safe_str(exc)}"
-                return GateResult(self, False, False, comment)
-        else:
-            assert self.key is not None
-            value = _lookup(output, self.key)
-            if value is _UNSET:
-                return GateResult(self, False, False, f"key {self.key!r} missing from output")
-        return self._judge(value)
+        """The verdict on ``output`` (a ``Command``'s, or a list of them, on its update).
+        Never raises: a check, a key look-up or a comparison that raises fails the gate."""
+        try:
+            output = state_update(output)
+            if self.check is not None:
+                try:
+                    value = self.check(output)
+                except Exception as exc:
+                    comment = f"check raised {type(exc).__name__}: {safe_str(exc)}"
+                    return GateResult(self, False, False, comment)
+            else:
+                assert self.key is not None
+                value = _lookup(output, self.key)
+                if value is _UNSET:
+                    return GateResult(self, False, False, f"key {self.key!r} missing from output")
+            return self._judge(value)
+        except Exception as exc:  # e.g. a value whose == or float() raises
+            comment = f"evaluating the gate raised {type(exc).__name__}: {safe_str(exc)}"
+            return GateResult(self, False, False, comment)
 
     def _judge(self, value: Any) -> GateResult:
         value = _native(value)
         if isinstance(value, bool) and not self.has_condition:
             return GateResult(self, value, value)
         if self.equals is not _UNSET:
-            passed = value == self.equals
+            passed = bool(value == self.equals)  # an array's == is not a bool: raises here
             shown = value if isinstance(value, (bool, int, float, str)) else safe_str(value)
             return GateResult(self, passed, shown, None if passed else f"expected {self.equals!r}")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -120,6 +143,24 @@ class Gate:
         if not self.has_condition:
             return GateResult(self, bool(number), number)
         return GateResult(self, True, number)
+
+
+def _text(what: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _bound(what: str, value: Any) -> float:
+    """A gate's ``min`` or ``max``: a finite real number (not a bool), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
 
 
 def _native(value: Any) -> Any:

@@ -14,7 +14,7 @@ or an existing graph passed in — then run it like the compiled graph::
 
     release = Release(tenant="acme")
     release.invoke({"version": "1.2.0"}, user_id="u-7", session_id="s-1", tags=["nightly"])
-    release.score(release.last_trace_id, "approved", True)
+    release.score(release.last_trace_id, "approved", True)   # this thread's / task's run
     release.shutdown()
 
     Release(graph=existing_compiled_graph)            # or wrap a graph you already have
@@ -28,18 +28,25 @@ call override both for that run.
 Each instance has its own :class:`CallbackHandler` (and its sink threads): create a
 workflow once and reuse it, and call :meth:`~ObservedWorkflow.shutdown` (or use it as a
 context manager) when done. An instance that is dropped without it is shut down in the
-background once it is garbage-collected.
+background once it is garbage-collected. :attr:`~ObservedWorkflow.last_trace_id` is kept
+per context (thread, asyncio task), so one instance serves concurrent requests.
+
+A gate or a node → persona entry naming a node the graph does not have (its subgraphs' and
+functional API tasks' included) is logged as a warning when the workflow is built.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
-from uuid import UUID
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._context import new_run_id
+from ._graph_nodes import warn_unknown_nodes
+from ._last_trace import new_key, recall, remember
+from ._spans import as_uuid
 from .adapters.langchain import CallbackHandler
 from .config import Settings
 from .config_file import ObserveConfig, resolve_config
@@ -51,6 +58,8 @@ from .scores import score as _score
 from .sinks.base import Sink
 
 __all__ = ["ObservedWorkflow"]
+
+logger = logging.getLogger("langgraph_observe")
 
 
 class ObservedWorkflow:
@@ -88,16 +97,17 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] = (),
+        tags: str | Sequence[str] = (),
         on_budget_warning: Callable[[BudgetUpdate], Any] | None = None,
         **settings_kwargs: Any,
     ) -> None:
+        super().__init__()  # cooperative: a mixin after this class in the MRO is initialised
         self.observe_config: ObserveConfig | None = resolve_config(
             config if config is not None else type(self).config
         )
         file_values = dict(self.observe_config.settings) if self.observe_config else None
         settings = Settings.resolve(file_values, **settings_kwargs)
-        source = graph if graph is not None else self.build_graph()
+        source = graph if graph is not None else self._built_graph()
         self.graph = self._compile(source)
         if sinks is None:
             from .sinks.auto import default_sinks
@@ -125,8 +135,43 @@ class ObservedWorkflow:
         self.tenant = tenant
         self.user_id = user_id
         self.session_id = session_id
-        self.tags = tuple(tags)
-        self.last_trace_id: str | None = None  #: trace id of the latest run started
+        self.tags = _tag_tuple(tags)
+        self._trace_key = new_key()
+        self._latest_trace_id: str | None = None  # of the latest run started, anywhere
+        self._check_node_names()
+
+    @property
+    def last_trace_id(self) -> str | None:
+        """The trace id of the last run started in this context: by this thread, or this
+        asyncio task (tasks started together with ``asyncio.gather`` each see their own).
+        A context that has started no run of this workflow (the caller of
+        ``asyncio.run(wf.ainvoke(...))``, a thread that left the runs to others) sees the
+        last run started anywhere; None before the first run. The id of one given run:
+        ``config["run_id"].hex`` of the :meth:`run_config` it ran with, or pass your own
+        ``config={"run_id": uuid4()}`` and use ``run_id.hex``."""
+        return recall(self._trace_key, self._latest_trace_id)
+
+    @last_trace_id.setter
+    def last_trace_id(self, trace_id: str | None) -> None:
+        remember(self._trace_key, trace_id)
+        self._latest_trace_id = trace_id
+
+    if not TYPE_CHECKING:  # (for a type checker, attributes stay as declared)
+
+        def __getattr__(self, name: str) -> Any:
+            """Only called for a missing attribute: says so clearly when ``__init__`` did
+            not run (a subclass's ``__init__`` that does not call ``super().__init__()``)."""
+            if name in _SET_BY_INIT:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}: "
+                    "ObservedWorkflow.__init__ sets it, and has not run (or not finished) "
+                    "on this object; a subclass's __init__ must call super().__init__(...)",
+                    name=name,
+                    obj=self,
+                )
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+            )
 
     # -- to override -------------------------------------------------------------------
     def build_graph(self) -> Any:
@@ -138,12 +183,38 @@ class ObservedWorkflow:
     def on_budget_warning(self, update: BudgetUpdate) -> None:
         """Called once per budget window when usage crosses ``warn_at``."""
 
+    # -- building ----------------------------------------------------------------------
+    def _built_graph(self) -> Any:
+        """What :meth:`build_graph` returned, checked."""
+        source = self.build_graph()
+        if not hasattr(source, "invoke") and not hasattr(source, "compile"):
+            cls = type(self).__name__
+            got = "None (is a return statement missing?)" if source is None else repr(source)
+            raise TypeError(
+                f"{cls}.build_graph() must return a StateGraph builder or a compiled graph, "
+                f"got {got}"
+            )
+        return source
+
+    def _check_node_names(self) -> None:
+        """Warn about each gate and node → persona entry naming a node the graph does not
+        have (see :func:`._graph_nodes.warn_unknown_nodes`)."""
+        entries = [(f"gate {g.name!r}", g.node) for g in self.hooks.gates]
+        entries += [(f"persona {p!r}", node) for node, p in self.node_personas.items()]
+        workflow = getattr(self.graph, "name", None) or type(self).__name__
+        warn_unknown_nodes(workflow, self.graph, entries)
+
     # -- running -----------------------------------------------------------------------
     def _compile(self, source: Any) -> Any:
         """The graph to run: ``source`` compiled, named after :attr:`name` (a compiled graph
         is copied under that name, the caller's left as it was)."""
         name = type(self).name
         if not hasattr(source, "invoke"):
+            if not hasattr(source, "compile"):
+                raise TypeError(
+                    "graph must be a StateGraph builder or a compiled graph, got "
+                    f"{type(source).__name__}"
+                )
             return source.compile(name=name or type(self).__name__)
         if name is None or getattr(source, "name", None) == name:
             return source
@@ -160,10 +231,12 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """The LangChain run config of one run: ``config`` plus the handler, attribution
-        metadata (``tenant``, ``user_id``, ``session_id``), tags and a fresh ``run_id``."""
+        metadata (``tenant``, ``user_id``, ``session_id``), tags and a fresh ``run_id``
+        (unless ``config`` has one). The run's trace id is ``config["run_id"].hex``; it
+        becomes :attr:`last_trace_id` in this context."""
         out = dict(config or {})
         metadata = dict(out.get("metadata") or {})
         for key, alias, given, default in (
@@ -176,7 +249,7 @@ class ObservedWorkflow:
             elif default is not None and metadata.get(key) is None and metadata.get(alias) is None:
                 metadata[key] = default  # the instance's, unless the run's metadata has it
         out["metadata"] = metadata
-        all_tags = [*(out.get("tags") or ()), *self.tags, *(tags or ())]
+        all_tags = [*_tag_tuple(out.get("tags")), *self.tags, *_tag_tuple(tags)]
         if all_tags:
             out["tags"] = list(dict.fromkeys(all_tags))
         callbacks = out.get("callbacks")
@@ -192,7 +265,7 @@ class ObservedWorkflow:
         run_id = out.get("run_id")
         if run_id is None:
             run_id = out["run_id"] = new_run_id()
-        self.last_trace_id = run_id.hex if isinstance(run_id, UUID) else None
+        self.last_trace_id = as_uuid(run_id).hex  # the tracer's trace id, also for text
         return out
 
     def invoke(
@@ -203,7 +276,7 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run the graph (``graph.invoke``) observed."""
@@ -220,7 +293,7 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run the graph (``graph.ainvoke``) observed."""
@@ -237,7 +310,7 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Stream the graph (``graph.stream``) observed. (The run's config, and
@@ -256,7 +329,7 @@ class ObservedWorkflow:
         tenant: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
-        tags: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Stream the graph (``graph.astream``) observed (``async for chunk in ...``)."""
@@ -295,6 +368,33 @@ class ObservedWorkflow:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+_SET_BY_INIT = frozenset(
+    {
+        "observe_config",
+        "graph",
+        "node_personas",
+        "hooks",
+        "handler",
+        "tenant",
+        "user_id",
+        "session_id",
+        "tags",
+        "_trace_key",
+        "_latest_trace_id",
+        "last_trace_id",  # (a property reading _trace_key)
+    }
+)  #: the attributes ObservedWorkflow.__init__ sets
+
+
+def _tag_tuple(tags: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Tags as a tuple: a string is one tag (not its characters)."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        return (tags,)
+    return tuple(tags)
 
 
 def _weak_method(method: Callable[[BudgetUpdate], Any]) -> Callable[[BudgetUpdate], None]:
