@@ -20,7 +20,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ._render import safe_str
 from .dispatch import Deferred
-from .events import ErrorInfo, SpanEvent, SpanKind, SpanStatus, TokenUsage, TraceContext
+from .events import (
+    ErrorInfo,
+    PersonaSwitch,
+    SpanEvent,
+    SpanKind,
+    SpanStatus,
+    TokenUsage,
+    TraceContext,
+)
+from .semconv import LG_PERSONA
 
 if TYPE_CHECKING:
     from .events import Record, SpanRecord
@@ -170,6 +179,27 @@ class OpenSpan(Deferred):
         if self.events is None:
             self.events = []
         self.events.append(SpanEvent(name, time.time_ns(), attributes or {}))
+
+    def enter_persona(self, emit: Callable[[Record], None]) -> None:
+        """Attribution of a node span with a persona: its attribute, and a switch (an event
+        and a :class:`~.events.PersonaSwitch` record) when the trace's last persona was
+        another one."""
+        name = self.persona
+        assert name is not None
+        self.attrs[LG_PERSONA] = name
+        trace = self.trace
+        with trace.lock:
+            previous = trace.last_persona
+            trace.last_persona = name
+        if previous is not None and previous != name:
+            self.add_event("persona_switch", {"from": previous, "to": name})
+            ctx = trace.ctx
+            emit(
+                PersonaSwitch(
+                    ctx.trace_id, ctx.workflow, previous, name, self.start_ns, self.span_id,
+                    ctx.tenant,
+                )
+            )  # fmt: skip
 
     def alias(self) -> OpenSpan:
         """A folded stand-in for this span: runs under it attach to this span."""

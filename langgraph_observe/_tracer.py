@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
+from . import _guard
 from . import semconv as sc
 from ._finish import Finisher
 from ._forksafe import renew_after_fork
@@ -32,10 +33,15 @@ from ._run_memory import RunMemory, Unpacked
 from ._spans import LOW64, OpenSpan, Trace, as_uuid, first_of, str_or_none, trace_context
 from ._trace_end import close_orphans, settle_root
 from .dispatch import Dispatcher
-from .errors import bubbled_command, error_info, is_graph_bubble_up, is_graph_interrupt
+from .errors import (
+    ObserveControlError,
+    bubbled_command,
+    error_info,
+    is_graph_bubble_up,
+    is_graph_interrupt,
+)
 from .events import (
     ErrorInfo,
-    PersonaSwitch,
     SpanKind,
     SpanRecord,
     SpanStatus,
@@ -213,7 +219,10 @@ class Tracer:
         persona = first_of(meta, "persona", "langgraph_observe_persona")
         inherited = False
         if persona is None:
-            persona = self.hooks.persona_for(node, meta)
+            try:
+                persona = self.hooks.persona_for(node, meta)
+            except Exception as exc:  # a hook's error costs its answer, not the span
+                _guard.report("Hooks.persona_for", exc)
             if persona is None:
                 persona = parent.persona
                 inherited = persona is not None
@@ -238,33 +247,8 @@ class Tracer:
         if parent.kind is SpanKind.CHAIN and parent.node is not None:  # a graph in a node
             parent.kind = SpanKind.SUBGRAPH
         if span.persona is not None:
-            self._persona_started(span)
+            span.enter_persona(self.emit)
         return span
-
-    def _persona_started(self, span: OpenSpan) -> None:
-        """Attribution of a node span with a persona: its attribute, and a switch when the
-        trace's last persona was another one."""
-        name = span.persona
-        assert name is not None
-        span.attrs[sc.LG_PERSONA] = name
-        trace = span.trace
-        with trace.lock:
-            previous = trace.last_persona
-            trace.last_persona = name
-        if previous is not None and previous != name:
-            span.add_event("persona_switch", {"from": previous, "to": name})
-            ctx = trace.ctx
-            self.emit(
-                PersonaSwitch(
-                    ctx.trace_id,
-                    ctx.workflow,
-                    previous,
-                    name,
-                    span.start_ns,
-                    span.span_id,
-                    ctx.tenant,
-                )
-            )
 
     def fold(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """Record ``run_id`` as plumbing: its children attach to its parent."""
@@ -343,16 +327,39 @@ class Tracer:
                 close_orphans(span, self.open, self.ended, self._emit_ended)
         span.output = outputs
         if self.on_path:
-            record = self.finisher(span)
-            self.emit(record)
-            self.hooks.after_span(record, outputs, self.emit)
+            record = self._record_on_path(span)
+            if record is not None:
+                self.emit(record)
+                self.hooks.after_span(record, outputs, self.emit)
             return record
         self.emit(span)  # packed within PACK_INTERVAL_S, its record built later
         return None
 
+    def _record_on_path(self, span: OpenSpan) -> SpanRecord | None:
+        """The record of ``span`` built in the callback; a hook that fails there loses the
+        record, which is counted as dropped (``finish_error``), as on the dispatcher's
+        thread (under ``LANGGRAPH_OBSERVE_STRICT=1`` the error is raised)."""
+        try:
+            return self.finisher(span)
+        except ObserveControlError:
+            raise
+        except Exception as exc:
+            if _guard.strict():
+                raise
+            dispatcher = self.dispatcher
+            for sink in dispatcher.sinks:
+                dispatcher.health.drop(sink.name, "finish_error")
+            _guard.report("building a record", exc)
+            return None
+
     def _emit_ended(self, span: OpenSpan) -> None:
         """Hand on a span the tracer itself ended (as :meth:`end` would)."""
-        self.emit(self.finisher(span) if self.on_path else span)
+        if not self.on_path:
+            self.emit(span)
+            return
+        record = self._record_on_path(span)
+        if record is not None:
+            self.emit(record)
 
     def fail(self, run_id: UUID, exc: BaseException) -> SpanRecord | None:
         """Close the span of ``run_id`` for an exception (interrupts are not errors)."""

@@ -16,7 +16,9 @@ runs and threads, and every callback is guarded: no exception of ours reaches th
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -125,6 +127,12 @@ class CallbackHandler(_Base):
             keep_plumbing=settings.keep_plumbing,
             max_open_runs=settings.max_open_runs,
         )
+        # A handler dropped without shutdown() (one made per request, say) must not leave
+        # its threads, files and connections behind: its dispatcher is shut down in the
+        # background once the handler is garbage-collected (never on the collecting thread,
+        # which may be a graph's). At interpreter exit the exit flush does it instead.
+        self._finalizer = weakref.finalize(self, _shut_down_in_background, self.dispatcher)
+        self._finalizer.atexit = False
 
     # -- lifecycle ----------------------------------------------------------------------
     @property
@@ -142,6 +150,7 @@ class CallbackHandler(_Base):
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop the sinks. Safe to call twice."""
+        self._finalizer.detach()
         return self.dispatcher.shutdown(timeout)
 
     # -- chains, graphs and nodes -------------------------------------------------------
@@ -439,3 +448,11 @@ def _refuse_features_beside_hooks(config: Any) -> None:
             "which the given hooks would replace; build the hooks from the config "
             "(FeatureHooks(config, ...)) or pass only one of the two"
         )
+
+
+def _shut_down_in_background(dispatcher: Dispatcher) -> None:
+    """The dispatcher of a handler that was garbage-collected: flushed and stopped on a
+    thread of its own."""
+    threading.Thread(
+        target=dispatcher.shutdown, name="langgraph-observe-close", daemon=True
+    ).start()
