@@ -12,6 +12,7 @@ background thread; the run itself never waits for a backend.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -122,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=0.0, help="seconds to keep /metrics up")
     parser.add_argument("--store", help="SQLite store (default: the library's default)")
     args = parser.parse_args(argv)
+    if args.langfuse_url:
+        missing = [
+            k for k in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY") if not os.environ.get(k)
+        ]
+        if missing:
+            print(f"{parser.prog}: --langfuse-url needs {' and '.join(missing)} set "
+                  "(the project's keys, from its Langfuse settings)", file=sys.stderr)  # fmt: skip
+            return 2
     result = run(args.langfuse_url, args.otlp_endpoint, store_path=args.store)
     print(f"reply:  {result['reply']}")
     print(f"trace:  {result['trace_id']}  sinks: {', '.join(result['sinks'])}")

@@ -3,6 +3,10 @@
     OPENAI_API_KEY=sk-... python examples/real_client_openai.py
     python examples/real_client_openai.py --base-url http://localhost:11434/v1 --model llama3.2
 
+It needs a server: a local OpenAI-compatible one (``--base-url`` or ``OPENAI_BASE_URL``; no
+key needed) or OpenAI itself (``OPENAI_API_KEY``). With neither, or when the server cannot
+be reached, it says so in one line (exit status 2 and 1).
+
 Two nodes: ``review`` calls the model once; ``summarize`` streams the answer token by token.
 With ``stream_usage=True`` the client asks for the usage chunk at the end of the stream, so
 both LLM spans carry the provider's token counts (cached prompt tokens and reasoning tokens
@@ -49,20 +53,39 @@ def build_graph(model: Any) -> Any:
     return g.compile(name="code_review")
 
 
+class NoServer(ValueError):
+    """Neither a base URL nor an API key: no server to send the calls to."""
+
+
+def endpoint(base_url: str | None = None, api_key: str | None = None) -> tuple[str | None, str]:
+    """``(base_url, api_key)``: the arguments, else ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``.
+    A local server (a base URL) needs no key; OpenAI (no base URL) needs one."""
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    if base_url is None and api_key is None:
+        raise NoServer(
+            "no server: pass --base-url URL of an OpenAI-compatible server "
+            "(e.g. http://localhost:11434/v1), or set OPENAI_API_KEY for OpenAI"
+        )
+    return base_url, api_key or "not-needed"  # local servers ignore the key
+
+
 def run(
     base_url: str | None = None,
     model: str = "gpt-4o-mini",
     api_key: str | None = None,
     store_path: Path | str | None = None,
 ) -> dict[str, Any]:
-    """Run the graph once against ``base_url`` (default: OpenAI, or ``OPENAI_BASE_URL``);
-    returns the final state plus ``trace_id`` and ``store_path``."""
+    """Run the graph once against ``base_url`` (else ``OPENAI_BASE_URL``; without either,
+    OpenAI with ``OPENAI_API_KEY``); returns the final state plus ``trace_id`` and
+    ``store_path``. Raises :class:`NoServer` when there is neither a URL nor a key."""
     from langchain_openai import ChatOpenAI
 
+    base_url, api_key = endpoint(base_url, api_key)
     llm = ChatOpenAI(
         model=model,
-        base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
-        api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",  # type: ignore[arg-type]
+        base_url=base_url,
+        api_key=api_key,  # type: ignore[arg-type]
         stream_usage=True,
         max_retries=0,
         timeout=30,
@@ -90,7 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--store", help="SQLite store (default: the library's default)")
     args = parser.parse_args(argv)
-    result = run(args.base_url, args.model, store_path=args.store)
+    import openai
+
+    try:
+        result = run(args.base_url, args.model, store_path=args.store)
+    except NoServer as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
+    except openai.APIError as exc:  # unreachable, refused, wrong key or model, ...
+        where = args.base_url or os.environ.get("OPENAI_BASE_URL") or "api.openai.com"
+        print(f"{parser.prog}: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     print(f"review:  {result['review']}")
     print(f"summary: {result['summary']}")
     print(f"trace:   langgraph-observe traces show {result['trace_id'][:12]} "

@@ -6,14 +6,17 @@ Run it (no network: the models are scripted fakes that report usage like real pr
     python examples/release_workflow.py            # prints spans, budgets, gates, costs
     langgraph-observe traces list                  # then browse the local store
 
+``--store PATH`` writes the traces to ``PATH`` instead of the default local store.
+
 The nodes are plain LangGraph nodes; :class:`ReleaseWorkflow` only adds the observation.
 """
 
 from __future__ import annotations
 
+import argparse
 import operator
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -132,15 +135,32 @@ class ReleaseWorkflow(ObservedWorkflow):
         return g
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="A package release run by three personas, with the token/USD budgets and "
+        "quality gates of release.yaml; prints spans, budgets, gates and costs."
+    )
+    parser.add_argument(
+        "--store", metavar="PATH", help="SQLite store (default: the library's default)"
+    )
+    parser.add_argument("path", nargs="?", help=argparse.SUPPRESS)  # the store, as before --store
+    args = parser.parse_args(argv)
+    if args.path is not None:
+        if args.store is not None:
+            parser.error("give the store once: --store PATH")
+        args.store = args.path
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     from langgraph_observe import persona_time
     from langgraph_observe.events import BudgetUpdate, PersonaSwitch, ScoreRecord
+    from langgraph_observe.sinks.local import LocalStoreSink
     from langgraph_observe.testing import InMemorySink
 
+    args = parse_args(argv)
     memory = InMemorySink()
-    from langgraph_observe.sinks.local import LocalStoreSink
-
-    local = LocalStoreSink(argv[0] if argv else None)
+    local = LocalStoreSink(args.store)
     release = ReleaseWorkflow(sinks=[memory, local], tenant="acme")
     out = release.invoke({"version": "1.2.0", "log": []}, user_id="release-bot")
     release.shutdown()
@@ -172,4 +192,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -9,13 +9,27 @@ from .config import ConfigError
 __all__ = ["parse_toml", "parse_yaml"]
 
 
+#: Floats in exponent notation that YAML 1.1 (PyYAML) reads as text but YAML 1.2, TOML
+#: and JSON read as numbers: ``5e-2``, ``1e3``, ``1.5E6`` (1.1 wants a dot and a signed
+#: exponent, ``5.0e-2``).
+_EXPONENT_FLOAT = r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"
+
+
 def parse_yaml(source: str, text: str) -> Any:
     """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is
-    an error (as in TOML) instead of the last one silently winning."""
+    an error (as in TOML) instead of the last one silently winning, and that unquoted
+    numbers in exponent notation (``5e-2``, ``1e3``) are numbers, as in YAML 1.2 and TOML,
+    not text."""
+    import re
+
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
         pass
+
+    StrictLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(_EXPONENT_FLOAT), list("-+.0123456789")
+    )
 
     def mapping(loader: StrictLoader, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()

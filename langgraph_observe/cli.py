@@ -9,14 +9,18 @@
                                                  remove old traces from the local store
     langgraph-observe serve [--port 9465]        /metrics and the analytics as JSON over HTTP
 
-Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, else
-``./.langgraph_observe/traces.db``).
+Every command takes ``--store PATH`` (default: env ``LANGGRAPH_OBSERVE_STORE``, else the
+``store`` of the config file ``LANGGRAPH_OBSERVE_CONFIG`` names, else
+``./.langgraph_observe/traces.db``). Exit status: 0 on success, 1 when a trace or the store
+cannot be read, 2 on a usage or configuration error.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import shlex
 import shutil
 import sqlite3
 import sys
@@ -26,8 +30,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .config import DEFAULT_STORE_PATH
-from .config_file import configured_settings
+from .config import DEFAULT_STORE_PATH, ConfigError
+from .config_file import configured_store_path
 
 if TYPE_CHECKING:
     from .store import PruneResult
@@ -40,8 +44,12 @@ class _NotAStoreFile(Exception):
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    """The store the command reads or writes; a directory is refused."""
-    path = configured_settings(store_path=getattr(args, "store", None)).store_path
+    """The store the command reads or writes; a directory is refused. With ``--store``,
+    the config file (``LANGGRAPH_OBSERVE_CONFIG``) is not read."""
+    store = getattr(args, "store", None)
+    if store is not None and not store.strip():
+        raise ConfigError(f"--store: expected a file path, got {store!r}")
+    path = configured_store_path(store)
     if path.is_dir():
         inside = path / DEFAULT_STORE_PATH.name
         hint = f" (did you mean {inside}?)" if inside.is_file() else ""
@@ -59,7 +67,18 @@ def _ascii_only(out: TextIO) -> bool:
 
 def _store_flag(path: Path) -> str:
     """`` --store PATH`` when ``path`` is not what the commands would pick by themselves."""
-    return "" if path == configured_settings().store_path else f" --store {path}"
+    try:
+        default = configured_store_path()
+    except ConfigError:  # they would pick nothing: the config file is broken
+        return f" --store {path}"
+    return "" if path == default else f" --store {path}"
+
+
+def _explore_hint(flag: str, path: Path) -> str:
+    """The shell command that prints the store's traces with ``explore``."""
+    store = json.dumps(str(path)) if flag else ""
+    code = f"from langgraph_observe import explore; print(explore.traces({store}))"
+    return f"{shlex.quote(str(Path(sys.executable)))} -c {shlex.quote(code)}"
 
 
 def _cmd_traces_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -245,11 +264,8 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     print(f"  {cli} traces list{flag}", file=out)
     print(f"  {cli} traces show {result.trace_id}{flag}", file=out)
     print(f"  {cli} serve{flag}   # JSON analytics of the store on 127.0.0.1:9465", file=out)
-    print(
-        f"  {Path(sys.executable)} -c 'from langgraph_observe import explore; "
-        "print(explore.traces())'   # pandas: pip install 'langgraph-observe[explore]'",
-        file=out,
-    )
+    print(f"  {_explore_hint(flag, path)}   # pandas: pip install 'langgraph-observe[explore]'",
+          file=out)  # fmt: skip
     if any(name == "prometheus" and reason.startswith("on") for name, reason in result.sinks):
         metrics = _write_metrics_snapshot(result.store_path.parent / "metrics.prom")
         print(
@@ -374,6 +390,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except _NotAStoreFile as exc:
         print(f"langgraph-observe: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # LANGGRAPH_OBSERVE_CONFIG's file or a LANGGRAPH_OBSERVE_* var
+        print(f"langgraph-observe: configuration error: {exc}", file=sys.stderr)
+        return 2
     except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
         print(f"langgraph-observe: cannot read the store: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,10 @@ One precedence rule everywhere: **argument > environment variable > config file 
 | ``queue_size`` | ``LANGGRAPH_OBSERVE_QUEUE_SIZE`` | ``20000`` | records the dispatcher's intake, and each sink's queue, hold before dropping |
 | ``flush_interval`` | ``LANGGRAPH_OBSERVE_FLUSH_INTERVAL`` | ``0.2`` | seconds between background exports |
 | ``flush_timeout`` | ``LANGGRAPH_OBSERVE_FLUSH_TIMEOUT`` | ``5.0`` | time limit of ``flush()``/``shutdown()`` |
+
+Environment variables are read strictly (:func:`env_flag`, :func:`env_int`): a value that
+is not one of the accepted spellings raises :class:`ConfigError` naming the variable; an
+unset or empty variable means the default.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_STORE_PATH", "ConfigError", "Settings"]
+__all__ = [
+    "DEFAULT_STORE_PATH",
+    "FALSE_WORDS",
+    "TRUE_WORDS",
+    "ConfigError",
+    "Settings",
+    "env_flag",
+    "env_int",
+]
 
 DEFAULT_STORE_PATH = Path(".langgraph_observe") / "traces.db"
 
@@ -51,16 +63,65 @@ _AT_LEAST_ONE = ("queue_size", "max_open_runs")
 _SETTING_OF = {"store": "store_path"}
 
 
+TRUE_WORDS: tuple[str, ...] = ("1", "true", "yes", "on")
+"""What a boolean environment variable may say for true (any case, spaces around ignored)."""
+FALSE_WORDS: tuple[str, ...] = ("0", "false", "no", "off")
+"""What a boolean environment variable may say for false (any case, spaces around ignored)."""
+
+
+def _flag(where: str, value: Any) -> bool:
+    """A boolean, or the text of one (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`); anything
+    else, blank text included, is a :class:`ConfigError` naming ``where``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    words = ", ".join((*TRUE_WORDS, *FALSE_WORDS))
+    raise ConfigError(f"{where}: expected true or false ({words}), got {value!r}")
+
+
+def _whole(where: str, value: Any) -> int:
+    """The text of a whole number (``4000``, ``+7``, ``1_000``; spaces around ignored)."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+
+
+def _env_text(name: str) -> str | None:
+    """The environment variable ``name``; None when unset or empty (blank is not empty)."""
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else raw
+
+
+def env_flag(name: str) -> bool | None:
+    """The boolean environment variable ``name`` (:data:`TRUE_WORDS` or :data:`FALSE_WORDS`,
+    any case); None when it is unset or empty. Any other value, blank included, raises a
+    :class:`ConfigError` naming the variable: every boolean variable is read this way."""
+    raw = _env_text(name)
+    return None if raw is None else _flag(f"env {name}", raw)
+
+
+def env_int(name: str, *, minimum: int = 0) -> int | None:
+    """The whole-number environment variable ``name``; None when it is unset or empty. Text
+    that is not a whole number, or one below ``minimum``, raises a :class:`ConfigError`
+    naming the variable: every integer variable is read this way."""
+    raw = _env_text(name)
+    if raw is None:
+        return None
+    number = _whole(f"env {name}", raw)
+    if number < minimum:
+        least = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
+        raise ConfigError(f"env {name}: {least}, got {raw!r}")
+    return number
+
+
 def _coerce(source: str, key: str, value: Any, to: type) -> Any:
     if to is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+        return _flag(f"{source}: {key}", value)
     if to in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
@@ -82,6 +143,15 @@ def _coerce(source: str, key: str, value: Any, to: type) -> Any:
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         raise ConfigError(f"{source}: {key}: expected a file path, got {value!r}")
     return to(value)
+
+
+def _from_env(name: str, raw: str, to: type) -> Any:
+    """The setting ``name`` from the text of its environment variable: a boolean as
+    :func:`env_flag` reads it, an integer as :func:`env_int` does (digits: not ``4e3`` nor
+    ``4000.0``), then the setting's own bounds."""
+    source = f"env {_ENV[name]}"
+    value: Any = _whole(f"{source}: {name}", raw) if to is int else raw
+    return _coerce(source, name, value, to)
 
 
 @dataclass(frozen=True)
@@ -106,8 +176,8 @@ class Settings:
         for name, to in types.items():
             if arguments.get(name) is not None:
                 chosen[name] = _coerce("argument", name, arguments[name], to)
-            elif os.environ.get(_ENV[name]) not in (None, ""):
-                chosen[name] = _coerce(f"env {_ENV[name]}", name, os.environ[_ENV[name]], to)
+            elif (raw := _env_text(_ENV[name])) is not None:
+                chosen[name] = _from_env(name, raw, to)
             elif file_values and name in file_values:
                 chosen[name] = _coerce("config file", name, file_values[name], to)
         unknown = set(arguments) - set(types)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ._config_text import parse_toml, parse_yaml
 from .budgets import ON_EXCEEDED, WINDOWS, BudgetPolicy, PersonaBudget
-from .config import ConfigError, Settings, _coerce
+from .config import _ENV, DEFAULT_STORE_PATH, ConfigError, Settings, _coerce, _env_text
 from .gates import ON_FAIL, Gate
 
 logger = logging.getLogger("langgraph_observe")
@@ -34,6 +34,7 @@ __all__ = [
     "CONFIG_ENV",
     "ObserveConfig",
     "configured_settings",
+    "configured_store_path",
     "load_config",
     "parse_config",
     "resolve_config",
@@ -97,7 +98,12 @@ def resolve_config(config: Any = None) -> ObserveConfig | None:
     config returned as is; None reads ``LANGGRAPH_OBSERVE_CONFIG`` (None when unset)."""
     if config is None:
         env = os.environ.get(CONFIG_ENV)
-        return load_config(env) if env else None
+        if not env:
+            return None
+        try:
+            return load_config(env)
+        except ConfigError as exc:  # say where the path came from
+            raise ConfigError(f"{exc} (named by env {CONFIG_ENV})") from None
     if isinstance(config, ObserveConfig):
         return config
     if isinstance(config, (str, os.PathLike)):
@@ -117,6 +123,24 @@ def configured_settings(**arguments: Any) -> Settings:
     observe_config = resolve_config(None)
     file_values = dict(observe_config.settings) if observe_config is not None else None
     return Settings.resolve(file_values, **arguments)
+
+
+def configured_store_path(store_path: str | os.PathLike[str] | None = None) -> Path:
+    """The ``store_path`` setting alone, as :func:`configured_settings` resolves it:
+    ``store_path``, then env ``LANGGRAPH_OBSERVE_STORE``, then the ``store`` of the config
+    file ``LANGGRAPH_OBSERVE_CONFIG`` names, then the default. The file is read only when
+    neither of the first two names the store (what the CLI uses: ``--store`` works
+    whatever that file holds)."""
+    if store_path is not None:
+        return Path(_coerce("argument", "store_path", store_path, Path))
+    env = _ENV["store_path"]
+    raw = _env_text(env)
+    if raw is not None:
+        return Path(_coerce(f"env {env}", "store_path", raw, Path))
+    observe_config = resolve_config(None)
+    if observe_config is not None and "store_path" in observe_config.settings:
+        return Path(observe_config.settings["store_path"])
+    return DEFAULT_STORE_PATH
 
 
 # --- validating ----------------------------------------------------------------------------
@@ -192,10 +216,22 @@ def _bool(source: str, key: str, value: Any) -> bool:
     return value
 
 
+def _as_text_hint(value: Any) -> str:
+    """For a number written as text (``'0.05'``, quoted), a hint to write it without quotes."""
+    try:
+        number = float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        return ""
+    return " (text, not a number: write it without quotes)" if math.isfinite(number) else ""
+
+
+def _not_a_number(source: str, key: str, value: Any, kind: str = "a number") -> ConfigError:
+    return _err(source, key, f"expected {kind}, got {value!r}{_as_text_hint(value)}")
+
+
 def _number(source: str, key: str, value: Any, *, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = "an integer" if integer else "a number"
-        raise _err(source, key, f"expected {kind}, got {value!r}")
+        raise _not_a_number(source, key, value, "an integer" if integer else "a number")
     if integer and not float(value).is_integer():
         raise _err(source, key, f"expected an integer, got {value!r}")
     if not math.isfinite(value):
@@ -233,7 +269,7 @@ def _settings(source: str, data: Mapping[str, Any], names: list[str]) -> dict[st
         if to is bool:  # a file says true or false, not "no"
             value = _bool(source, key, value)
         elif name != "store_path" and isinstance(value, (bool, str)):
-            raise _err(source, key, f"expected a number, got {value!r}")
+            raise _not_a_number(source, key, value)
         out[name] = _coerce(source, key, value, to)
     return out
 
@@ -257,9 +293,7 @@ def _personas(source: str, value: Any) -> tuple[dict[str, PersonaBudget], dict[s
             window=None
             if raw.get("window") is None
             else _choice(source, f"{where}.window", raw["window"], WINDOWS),
-            warn_at=None
-            if raw.get("warn_at") is None
-            else _fraction(source, f"{where}.warn_at", raw["warn_at"]),
+            warn_at=_persona_warn_at(source, f"{where}.warn_at", raw),
             on_exceeded=None
             if raw.get("on_exceeded") is None
             else _choice(source, f"{where}.on_exceeded", raw["on_exceeded"], ON_EXCEEDED),
@@ -267,6 +301,21 @@ def _personas(source: str, value: Any) -> tuple[dict[str, PersonaBudget], dict[s
         if raw.get("description") is not None:
             descriptions[name] = _string(source, f"{where}.description", raw["description"])
     return personas, descriptions
+
+
+def _never_warn(value: Any) -> bool:
+    """``warn_at: null`` (YAML) or ``false`` (TOML has no null): never warn."""
+    return value is None or value is False
+
+
+def _persona_warn_at(source: str, key: str, raw: Mapping[str, Any]) -> float | None:
+    """A persona's ``warn_at``: None (the key left out) inherits ``budgets.warn_at``; null or
+    false never warns, as under ``budgets:`` (``math.inf``: no share of a budget reaches it)."""
+    if "warn_at" not in raw:
+        return None
+    if _never_warn(raw["warn_at"]):
+        return math.inf
+    return _fraction(source, key, raw["warn_at"])
 
 
 def _budgets(source: str, value: Any) -> BudgetPolicy:
@@ -277,7 +326,7 @@ def _budgets(source: str, value: Any) -> BudgetPolicy:
     if "warn_at" in raw:
         warn_at = (
             None  # null (YAML) or false (TOML has no null): never warn
-            if raw["warn_at"] is None or raw["warn_at"] is False
+            if _never_warn(raw["warn_at"])
             else _fraction(source, "budgets.warn_at", raw["warn_at"])
         )
     return BudgetPolicy(
@@ -326,7 +375,7 @@ def _gates(source: str, value: Any) -> tuple[Gate, ...]:
                     or not isinstance(number, (int, float))
                     or not math.isfinite(number)
                 ):
-                    raise _err(source, f"{where}.{bound}", f"expected a number, got {number!r}")
+                    raise _not_a_number(source, f"{where}.{bound}", number)
                 bounds[bound] = float(number)
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
             raise _err(source, where, f"min {bounds['min']:g} is above max {bounds['max']:g}")

@@ -1,6 +1,7 @@
 """Which sinks ``CallbackHandler()`` turns on by itself, and what it imports to decide.
 
-Each case runs in a fresh interpreter: what a process has imported is the point."""
+Each case runs in a fresh interpreter that has imported LangGraph, as an application has:
+what the handler imports on top of that is the point."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from .subprocesses import run_python
 _PROBE = textwrap.dedent(
     """
     import json, sys
+    import langgraph.graph  # an application's own imports (LangSmith's included)
     {setup}
+    before = set(sys.modules)
     from langgraph_observe import CallbackHandler
     from langgraph_observe.sinks.auto import describe
 
     handler = CallbackHandler()
-    modules = sorted(m for m in sys.modules
+    modules = sorted(m for m in set(sys.modules) - before
                      if m.startswith(("opentelemetry", "langfuse"))
                      or m in ("langgraph_observe.sinks.otel", "langgraph_observe.sinks.langfuse"))
     described = describe(handler.settings)  # builds the sinks that are on once more

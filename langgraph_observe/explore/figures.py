@@ -15,7 +15,7 @@ import sys
 from typing import Any, Literal
 
 from ._pandas import require_pandas
-from .frames import StoreLike, _opened, spans
+from .frames import StoreLike, _opened, _trace_spans, spans
 from .summaries import budget_burn, cost_summary, token_summary
 
 __all__ = [
@@ -140,7 +140,7 @@ def waterfall(
         raise ValueError(f"color_by must be 'kind' or 'persona', not {color_by!r}")
     with _opened(store) as s:
         full_id = s.resolve_trace_id(trace_id)
-        df = spans(s, trace_id=full_id)
+        df = _trace_spans(s, full_id)
         workflow = (s.trace(full_id) or {}).get("workflow")
     if df.empty:
         return _empty_waterfall(_waterfall_title(workflow, full_id))
@@ -241,13 +241,24 @@ def latency_chart(kind: str = "node", store: StoreLike = None) -> Any:
         return fig
     groups = df.groupby("name")["duration_ms"]
     order = groups.median().sort_values(ascending=False).index.tolist()
-    ax.boxplot([groups.get_group(n).tolist() for n in order], vert=False)
+    _horizontal_boxplot(ax, [groups.get_group(n).tolist() for n in order])
     ax.set_yticks(range(1, len(order) + 1))
     ax.set_yticklabels(order, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("ms")
     ax.set_title(f"{kind} latency")
     return fig
+
+
+def _horizontal_boxplot(ax: Any, data: list[list[float]]) -> None:
+    """``ax.boxplot`` with horizontal boxes: ``orientation=`` where matplotlib has it (3.10
+    and later, where ``vert=`` is deprecated, and removed in 3.13), else ``vert=False``."""
+    import inspect
+
+    if "orientation" in inspect.signature(ax.boxplot).parameters:
+        ax.boxplot(data, orientation="horizontal")
+    else:
+        ax.boxplot(data, vert=False)
 
 
 def budget_chart(

@@ -77,12 +77,18 @@ def spans(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
     Args:
         store: a :class:`~langgraph_observe.store.LocalStore`, a path, or None for the
             default store (``LANGGRAPH_OBSERVE_STORE`` or ``./.langgraph_observe/traces.db``).
-        trace_id: only this trace's spans.
+        trace_id: only this trace's spans; a unique prefix of the id is enough.
+
+    Raises:
+        TraceNotFound: ``trace_id`` names no trace, or is the prefix of several.
     """
-    pd = require_pandas()
     with _opened(store) as s:
-        rows = s.spans(trace_id=trace_id)
-    return _frame(pd, rows, SPAN_COLUMNS)
+        return _trace_spans(s, None if trace_id is None else s.resolve_trace_id(trace_id))
+
+
+def _trace_spans(store: LocalStore, trace_id: str | None) -> Any:
+    """:func:`spans` of an already resolved (full) ``trace_id``, or of every trace."""
+    return _frame(require_pandas(), store.spans(trace_id=trace_id), SPAN_COLUMNS)
 
 
 def traces(

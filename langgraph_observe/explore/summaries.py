@@ -18,7 +18,7 @@ from typing import Any
 
 from ..store import LocalStore
 from ._pandas import require_pandas
-from .frames import StoreLike, _opened, spans
+from .frames import SPAN_COLUMNS, StoreLike, _opened, _trace_spans, spans
 
 __all__ = [
     "MODEL_CALL_KINDS",
@@ -43,6 +43,50 @@ def _by(by: str | Sequence[str]) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
+_COST_DTYPES = {
+    "calls": "int64", "input_tokens": "Int64", "output_tokens": "Int64", "total_tokens": "Int64",
+    "cost_usd": "float64", "priced_calls": "int64",
+}  # fmt: skip
+_TOKEN_DTYPES = {"calls": "int64", **dict.fromkeys(_TOKEN_COLUMNS, "Int64"),
+                 "estimated_calls": "Int64"}  # fmt: skip
+_GATE_DTYPES = {
+    "evaluations": "int64", "passed": "int64", "failed": "int64", "pass_rate": "float64",
+    "mean_value": "float64",
+}  # fmt: skip
+_BUDGET_DTYPES = {
+    "persona": str, "tenant": str, "window": str, "window_key": str, "used_tokens": "int64",
+    "budget_tokens": "Int64", "tokens_used_pct": "Float64", "used_usd": "float64",
+    "budget_usd": "Float64", "usd_used_pct": "Float64", "remaining_tokens": "Int64",
+    "remaining_usd": "Float64", "warned": "bool", "exceeded": "bool",
+    "updated_at": "datetime64[ns, UTC]",
+}  # fmt: skip
+_TIMELINE_DTYPES = {
+    "persona": str, "start_s": "float64", "end_s": "float64", "duration_ms": "float64",
+    "nodes": object, "model_calls": "int64", "total_tokens": "int64", "cost_usd": "float64",
+}  # fmt: skip
+
+
+def _typed(df: Any, by: Sequence[str], dtypes: dict[str, Any]) -> Any:
+    """``df`` with the columns ``*by, *dtypes`` of these dtypes (``by``: text), so that an
+    empty result has the dtypes of a full one (``nlargest``, ``.dt`` work on both)."""
+    pd = require_pandas()
+    if df.empty:
+        columns = {c: pd.Series(dtype=str) for c in by}
+        columns.update({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+        return pd.DataFrame(columns)
+    numbers = {c: t for c, t in dtypes.items() if t not in (str, object)}
+    return df[[*by, *dtypes]].astype(numbers)
+
+
+def _check_by(by: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    unknown = [c for c in by if c not in allowed]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}: not {what}")
+
+
+_SPAN_GROUPS = (*SPAN_COLUMNS, "day", "month")
+
+
 def _with_periods(df: Any, columns: Sequence[str]) -> Any:
     """Add ``day``/``month`` (UTC, from ``start_time``) when asked for."""
     if "day" in columns:
@@ -53,9 +97,9 @@ def _with_periods(df: Any, columns: Sequence[str]) -> Any:
 
 
 def model_calls(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
-    """The LLM and embedding spans (columns of :func:`~langgraph_observe.explore.spans`);
-    ``total_tokens``, when the provider reported none, is input + output (as the store's
-    trace roll-ups count it)."""
+    """The LLM and embedding spans (columns of :func:`~langgraph_observe.explore.spans`;
+    ``trace_id`` may be a unique prefix); ``total_tokens``, when the provider reported none,
+    is input + output (as the store's trace roll-ups count it)."""
     df = spans(store, trace_id=trace_id)
     return _with_totals(df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True))
 
@@ -71,9 +115,6 @@ def _with_totals(calls: Any) -> Any:
 
 
 def _grouped(df: Any, by: list[str]) -> Any:
-    unknown = [c for c in by if c not in df.columns]
-    if unknown:
-        raise ValueError(f"cannot group by {unknown}: not a span column or day/month")
     keys = df[by].astype("object").where(df[by].notna(), "")
     return df.groupby([keys[c] for c in by], sort=False)
 
@@ -85,21 +126,11 @@ def cost_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) 
     ``cost_usd`` (calls without a price count as 0), ``priced_calls``. A group value that is
     unknown (no persona, no tenant, ...) is ``""``.
     """
-    pd = require_pandas()
     columns = _by(by)
+    _check_by(columns, _SPAN_GROUPS, "a span column (SPAN_COLUMNS) or day/month")
     df = _with_periods(model_calls(store), columns)
     if df.empty:
-        return pd.DataFrame(
-            columns=[
-                *columns,
-                "calls",
-                "input_tokens",
-                "output_tokens",
-                "total_tokens",
-                "cost_usd",
-                "priced_calls",
-            ]
-        )
+        return _typed(df, columns, _COST_DTYPES)
     out = _grouped(df, columns).agg(
         calls=("span_id", "size"),
         input_tokens=("input_tokens", "sum"),
@@ -108,11 +139,8 @@ def cost_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) 
         cost_usd=("cost_usd", lambda s: float(s.fillna(0.0).sum())),
         priced_calls=("cost_usd", "count"),
     )
-    return (
-        out.reset_index()
-        .sort_values("cost_usd", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
+    out = out.reset_index().sort_values("cost_usd", ascending=False, kind="stable")
+    return _typed(out.reset_index(drop=True), columns, _COST_DTYPES)
 
 
 def token_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None) -> Any:
@@ -122,20 +150,17 @@ def token_summary(by: str | Sequence[str] = ("model",), store: StoreLike = None)
     ``reasoning_tokens``, ``total_tokens``, ``estimated_calls`` (calls counted locally
     because the provider reported no usage).
     """
-    pd = require_pandas()
     columns = _by(by)
+    _check_by(columns, _SPAN_GROUPS, "a span column (SPAN_COLUMNS) or day/month")
     df = _with_periods(model_calls(store), columns)
     if df.empty:
-        return pd.DataFrame(columns=[*columns, "calls", *_TOKEN_COLUMNS, "estimated_calls"])
+        return _typed(df, columns, _TOKEN_DTYPES)
     aggregations: dict[str, tuple[str, Any]] = {"calls": ("span_id", "size")}
     aggregations.update({c: (c, "sum") for c in _TOKEN_COLUMNS})
     aggregations["estimated_calls"] = ("tokens_estimated", lambda s: int(s.fillna(False).sum()))
     out = _grouped(df, columns).agg(**aggregations)
-    return (
-        out.reset_index()
-        .sort_values("total_tokens", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
+    out = out.reset_index().sort_values("total_tokens", ascending=False, kind="stable")
+    return _typed(out.reset_index(drop=True), columns, _TOKEN_DTYPES)
 
 
 def slowest(kind: str | None = "node", n: int = 10, store: StoreLike = None) -> Any:
@@ -183,10 +208,9 @@ def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
     span above it), even when a ``with persona(...)`` sub-step made it under another persona
     or parallel branches overlap in time.
     """
-    pd = require_pandas()
     with _opened(store) as s:
         full_id = _resolve(s, trace_id)
-        df = spans(s, trace_id=full_id)
+        df = _trace_spans(s, full_id)
     origin = df["start_time"].min()
     nodes = df[df["kind"] == "node"].sort_values("start_time", kind="stable")
     calls = _with_totals(df[df["kind"].isin(MODEL_CALL_KINDS)].reset_index(drop=True))
@@ -217,11 +241,8 @@ def persona_timeline(trace_id: str, store: StoreLike = None) -> Any:
                 "cost_usd": float(mine["cost_usd"].fillna(0.0).sum()),
             }
         )
-    return pd.DataFrame(
-        out,
-        columns=["persona", "start_s", "end_s", "duration_ms", "nodes", "model_calls",
-                 "total_tokens", "cost_usd"],
-    )  # fmt: skip
+    pd = require_pandas()
+    return _typed(pd.DataFrame(out, columns=list(_TIMELINE_DTYPES)), (), _TIMELINE_DTYPES)
 
 
 def budget_burn(persona: str | None = None, store: StoreLike = None) -> Any:
@@ -235,12 +256,10 @@ def budget_burn(persona: str | None = None, store: StoreLike = None) -> Any:
     pd = require_pandas()
     with _opened(store) as s:
         rows = s.budget_usage()
-    columns = ["persona", "tenant", "window", "window_key", "used_tokens", "budget_tokens",
-               "tokens_used_pct", "used_usd", "budget_usd", "usd_used_pct", "remaining_tokens",
-               "remaining_usd", "warned", "exceeded", "updated_at"]  # fmt: skip
+    columns = list(_BUDGET_DTYPES)
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=columns)
+        return _typed(df, (), _BUDGET_DTYPES)
     if persona is not None:
         df = df[df["persona"] == persona]
     df["budget_tokens"] = df["budget_tokens"].astype("Int64")
@@ -253,21 +272,38 @@ def budget_burn(persona: str | None = None, store: StoreLike = None) -> Any:
     return df[columns].reset_index(drop=True)
 
 
+_SCORE_GROUPS = ("name", "workflow", "node", "persona", "source", "trace_id")
+_TRACE_GROUPS = ("tenant", "user_id", "session_id", "thread_id")
+
+
 def gate_pass_rates(by: str | Sequence[str] = ("name",), store: StoreLike = None) -> Any:
     """Pass rates of quality gates (scores with a pass/fail verdict), grouped ``by`` score
     columns (``name``, ``workflow``, ``node``, ``persona``).
+
+    ``by`` may also name ``source`` and ``trace_id``, and the attribution of the score's
+    trace: ``tenant``, ``user_id``, ``session_id``, ``thread_id`` (``""`` when the trace has
+    none, or its root span is not stored yet).
 
     Columns: ``*by``, ``evaluations``, ``passed``, ``failed``, ``pass_rate`` (0..1),
     ``mean_value`` (of numeric values; null when none).
     """
     pd = require_pandas()
     columns = _by(by)
+    groups = (*_SCORE_GROUPS, *_TRACE_GROUPS)
+    _check_by(columns, groups, f"a score or trace column ({', '.join(groups)})")
     with _opened(store) as s:
         rows = [r for r in s.scores() if r.get("passed") is not None]
-    if not rows:
-        return pd.DataFrame(
-            columns=[*columns, "evaluations", "passed", "failed", "pass_rate", "mean_value"]
+        wanted = [c for c in _TRACE_GROUPS if c in columns]
+        traces = (
+            {r["trace_id"]: r for r in s.query(f"SELECT trace_id, {', '.join(wanted)} FROM traces")}
+            if rows and wanted
+            else {}
         )
+    if not rows:
+        return _typed(pd.DataFrame(), columns, _GATE_DTYPES)
+    for column in wanted:
+        for r in rows:
+            r[column] = (traces.get(r["trace_id"]) or {}).get(column)
     df = pd.DataFrame(rows)
     df["passed"] = df["passed"].astype(bool)
     numbers = df["value"].map(lambda v: not isinstance(v, (str, bool)))
@@ -286,11 +322,14 @@ def gate_pass_rates(by: str | Sequence[str] = ("name",), store: StoreLike = None
     out["passed"] = out["passed"].astype(int)
     out["failed"] = out["evaluations"] - out["passed"]
     out["pass_rate"] = out["passed"] / out["evaluations"]
-    return out[[*columns, "evaluations", "passed", "failed", "pass_rate", "mean_value"]]
+    return _typed(out, columns, _GATE_DTYPES)
 
 
 def errors(store: StoreLike = None, *, trace_id: str | None = None) -> Any:
     """Spans that ended in an error, newest first.
+
+    With ``trace_id`` (a unique prefix is enough, as in
+    :func:`~langgraph_observe.explore.spans`), only that trace's.
 
     Columns: ``end_time``, ``trace_id``, ``workflow``, ``node``, ``persona``, ``name``,
     ``kind``, ``error_class``, ``error_type``, ``error_message``, ``attempt`` (the node
