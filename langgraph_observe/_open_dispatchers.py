@@ -1,10 +1,16 @@
 """The open dispatchers of a process, at its edges: too many of them (a warning), its exit
 (each is flushed) and ``os.fork()`` (each is renewed in the child).
 
+**Too many.** Past ``MANY_DISPATCHERS`` open dispatchers a warning is logged, and again
+each time their number reaches the next power of two (64, 128, ...): a handler created per
+request and never shut down is visible in the log without flooding it.
+
 **Interpreter exit.** Open dispatchers are shut down (flushed) by an ``atexit`` function
 that each new dispatcher registers again, so that it runs before the exit functions of
 backends set up before the handler (an OpenTelemetry SDK provider shuts itself down at
-exit and discards spans that arrive later).
+exit and discards spans that arrive later). They are shut down together, each on a thread
+of its own, within one deadline: the largest ``flush_timeout`` among them. Hanging sinks
+delay the exit by that much at most, however many handlers are open.
 
 **Fork.** In a child of ``os.fork()`` only the forking thread exists. An at-fork hook gives
 every open dispatcher fresh queues, events and locks, and each sink its ``after_fork``;
@@ -21,6 +27,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING
 
@@ -36,31 +43,79 @@ logger = logging.getLogger("langgraph_observe")
 
 #: the dispatchers not shut down yet
 live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
-#: Past this many open dispatchers (each has a worker thread per sink), warn once: a
-#: handler created per request and never shut down leaks threads.
+#: Past this many open dispatchers (each has a thread, a worker thread per sink, the
+#: sinks' files and connections), warn: a handler created per request and never shut down
+#: leaks them. Again at each power of two above (64, 128, ...).
 MANY_DISPATCHERS = 32
-_warned_many = False
+#: how many dispatchers were open at the latest warning (0: none yet)
+_warned_many = 0
+_warn_lock = threading.Lock()
+#: the exit flush's time limit when no dispatcher says (the default flush_timeout)
+_EXIT_TIMEOUT_S = 5.0
+#: most dispatchers shut down at once at exit (each on a thread); more take turns
+_EXIT_THREADS = 64
 
 
 def warn_if_many() -> None:
+    """Warn when the open dispatchers pass ``MANY_DISPATCHERS``, and again each time they
+    reach the next power of two (bounded log volume)."""
     global _warned_many
-    if _warned_many or len(live) <= MANY_DISPATCHERS:
+    n = len(live)
+    if n <= MANY_DISPATCHERS or (_warned_many and n < 1 << _warned_many.bit_length()):
         return
-    _warned_many = True
+    with _warn_lock:
+        if _warned_many and n < 1 << _warned_many.bit_length():
+            return  # another thread warned at this level
+        _warned_many = n
     logger.warning(
-        "langgraph-observe: %d handlers are open in this process, each with its own sink "
-        "threads; create one CallbackHandler and reuse it across runs (or call shutdown())",
-        len(live),
+        "langgraph-observe: %d handlers are open in this process. Each one holds a "
+        "dispatcher thread and a worker thread per sink, its sinks' files and connections "
+        "(the local store's database connection, HTTP clients) and the records queued in "
+        "memory until it is shut down. Create one CallbackHandler (or ObservedWorkflow) and "
+        "reuse it across runs, or shut each one down when it is done: handler.shutdown(), "
+        "or `with ObservedWorkflow(...) as wf:`. (Warned again at %d open handlers.)",
+        n,
+        1 << n.bit_length(),
     )
 
 
 def _flush_at_exit() -> None:
-    """Shut every open dispatcher down (flushing what is queued), at interpreter exit."""
-    for d in list(live):
+    """Shut every open dispatcher down (flushing what is queued), at interpreter exit: all
+    at once, within one deadline (the largest ``flush_timeout``, see the module's doc)."""
+    pending = list(live)
+    if not pending:
+        return
+    budget = max((d.flush_timeout for d in pending), default=_EXIT_TIMEOUT_S)
+    deadline = time.monotonic() + max(0.0, budget)
+
+    def shut_down_next() -> None:
+        while pending:
+            try:
+                d = pending.pop()
+            except IndexError:
+                return
+            # its own time limit, or what is left of the shared one (a turn taken late)
+            left = max(0.0, min(d.flush_timeout, deadline - time.monotonic()))
+            try:
+                d.shutdown(left)
+            except Exception as exc:  # pragma: no cover - interpreter teardown
+                logger.debug("flush at exit failed: %r", exc)
+
+    if len(pending) == 1:
+        shut_down_next()
+        return
+    threads = []
+    for i in range(min(len(pending), _EXIT_THREADS)):
+        t = threading.Thread(target=shut_down_next, name=f"langgraph-observe-exit-{i}")
+        t.daemon = True
         try:
-            d.shutdown()
-        except Exception as exc:  # pragma: no cover - interpreter teardown
-            logger.debug("flush at exit failed: %r", exc)
+            t.start()
+        except RuntimeError:  # no new thread at this point of the exit: the rest in turn
+            break
+        threads.append(t)
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    shut_down_next()  # what no thread took (none could start), with the time left
 
 
 def flush_at_exit_first() -> None:

@@ -5,10 +5,15 @@ fresh queue and thread (:meth:`SinkWorker.after_fork`).
 Every record is counted once: exported, or dropped by the worker (``export_error``) or by
 the dispatcher's shutdown (:meth:`SinkWorker.give_up`: what is queued, and the batch in
 flight, whose export then counts for nothing, whatever it does later).
+
+Whatever a sink's call raises (``export``, ``flush``, ``health_changed``), a ``BaseException``
+such as ``SystemExit`` or ``asyncio.CancelledError`` included, is counted and logged like an
+error, and the worker goes on: a worker that died would leave its queue to fill up unseen.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -22,37 +27,62 @@ from .sinks.base import Sink
 
 __all__ = ["HealthHooks", "Marker", "SinkWorker", "take_records"]
 
+logger = logging.getLogger("langgraph_observe")
+
 
 class Marker:
-    """Put in a queue by ``flush``: the worker sets ``done`` once everything before it is out."""
+    """Put in a queue by ``flush``: the worker sets ``done`` once everything before it is out
+    (and the sink flushed, and the health hooks ran). A shutdown that takes the marker out
+    instead calls :meth:`release`: ``done`` too, and ``released``, for the flush to know
+    that the shutdown, not the worker, settled it."""
 
-    __slots__ = ("deadline", "done")
+    __slots__ = ("deadline", "done", "released")
 
     def __init__(self, deadline: float) -> None:
         self.done = threading.Event()
         self.deadline = deadline
+        self.released = False
+
+    def release(self) -> None:
+        """Set by a shutdown: nobody will flush what this marker stood for."""
+        self.released = True
+        self.done.set()
 
 
 class HealthHooks:
     """The sinks' optional ``health_changed`` hooks (see :mod:`.sinks.base`), called together,
-    each guarded; no more once :meth:`close` ran (the sinks are being shut down)."""
+    each guarded; no more once :meth:`close` ran (the sinks are being shut down).
 
-    __slots__ = ("_hooks",)
+    The workers call them (each time one empties its queue, and for each flush marker
+    before releasing it), never the thread that waits in ``flush``: a slow hook makes that
+    flush miss its time limit (it returns False in time) and is logged once."""
+
+    __slots__ = ("_hooks", "_late")
 
     def __init__(self, sinks: Iterable[Sink]) -> None:
         self._hooks: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
             (s.name, hook) for s in sinks if callable(hook := getattr(s, "health_changed", None))
         )
+        self._late: set[str] = set()  #: the hooks logged for making a flush late
 
     def __bool__(self) -> bool:
         return bool(self._hooks)
 
-    def __call__(self) -> None:
+    def __call__(self, deadline: float | None = None) -> None:
+        """Call every hook; ``deadline``: the time limit of the flush waiting on them."""
         for name, hook in self._hooks:
             try:
                 hook()
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit, CancelledError: the worker goes on
                 _guard.report(f"sink {name}.health_changed", exc)
+            if deadline is not None and name not in self._late and time.monotonic() > deadline:
+                self._late.add(name)
+                logger.warning(
+                    "langgraph-observe: sink %s's health_changed hook made a flush() miss its "
+                    "time limit (that flush returned False); the hook runs on the sinks' "
+                    "worker threads before a flush completes: keep it quick",
+                    name,
+                )
 
     def close(self) -> None:
         self._hooks = ()
@@ -62,7 +92,9 @@ class SinkWorker:
     """One sink's queue and the thread that hands the sink its batches.
 
     ``on_idle`` (when given) is called each time the worker has emptied its queue: the
-    health counters and queue depths it changed are then final until more work comes.
+    health counters and queue depths it changed are then final until more work comes; and
+    for each flush marker, before the marker is released (so that once ``flush`` returned,
+    a report made by a hook holds every count so far).
     """
 
     __slots__ = (
@@ -88,7 +120,7 @@ class SinkWorker:
         max_queue: int,
         batch_size: int,
         interval: float,
-        on_idle: Callable[[], None] | None = None,
+        on_idle: HealthHooks | None = None,
     ) -> None:
         self.sink = sink
         self.health = health
@@ -159,7 +191,7 @@ class SinkWorker:
         """Queue a flush marker (released at once after :meth:`give_up`)."""
         with self._lock:
             if self._given_up:
-                marker.done.set()
+                marker.release()
                 return
             self.queue.append(marker)
         self.wake.set()
@@ -201,7 +233,7 @@ class SinkWorker:
     def _export(self, batch: list[Record]) -> None:
         try:
             self.sink.export(batch)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, CancelledError: counted, the worker goes on
             if self._settle():
                 self.health.export_error(self.sink.name)
                 self.health.drop(self.sink.name, "export_error", len(batch))
@@ -210,11 +242,15 @@ class SinkWorker:
             self._settle()
 
     def _flush(self, marker: Marker) -> None:
+        """The sink's own flush, then the health hooks (the counts so far, reported before
+        the flush that waits on ``marker`` returns), then the marker is released."""
         try:
             self.sink.flush(max(0.0, marker.deadline - time.monotonic()))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, CancelledError: counted, the worker goes on
             self.health.export_error(self.sink.name)
             _guard.report(f"sink {self.sink.name}.flush", exc)
+        if self.on_idle is not None and not self._given_up:
+            self.on_idle(marker.deadline)
         marker.done.set()
 
     def _run(self) -> None:
@@ -222,13 +258,16 @@ class SinkWorker:
         while True:
             self.wake.wait()  # woken by the dispatcher's thread (records, flush, stop)
             self.wake.clear()
+            reported = False  #: the hooks ran (for a marker) since the last export
             while q:
                 batch, marker = self._take(q)
                 if batch:
                     self._export(batch)
+                    reported = False
                 if marker is not None:
                     self._flush(marker)
-            if self.on_idle is not None and not self._given_up:
+                    reported = True
+            if self.on_idle is not None and not reported and not self._given_up:
                 self.on_idle()
             if self.stopping and not q:
                 return
@@ -266,7 +305,7 @@ def take_records(q: deque[Any], skip: tuple[type, ...] = ()) -> int:
         except IndexError:
             break
         if isinstance(item, Marker):
-            item.done.set()  # nobody will flush it now
+            item.release()  # nobody will flush it now
         elif not isinstance(item, skip):
             n += 1
     return n

@@ -3,14 +3,16 @@ and one worker per sink.
 
 ``Dispatcher.emit`` is all the callback path does with a record or an ended span: one
 append to the intake (no lock, no I/O; a wake-up only for the first item after the
-intake ran empty, or a full batch). While items arrive, the dispatcher's thread wakes
-every ``PACK_INTERVAL_S`` to pack the ended spans (:class:`Deferred`: let go of the
-graph's objects, see :mod:`._finish`); once per ``interval`` (or for a full batch, or a
-``flush``) it builds their records and appends them, in one burst, to every sink's queue,
-and wakes the sinks' workers. With nothing queued, no thread wakes. Each worker hands its
-sink a batch and guards the call: a slow, failing or crashing sink neither slows the
-graph nor the other sinks. When a queue is full the record is dropped for that sink and
-counted in :class:`Health` (``reason="queue_full"``), never silently.
+intake ran empty, or a full batch: ``batch_size`` items, or a quarter of ``max_queue`` when
+that is fewer, so that a small queue is handed over by about half full, before it drops).
+While items arrive, the dispatcher's thread wakes every ``PACK_INTERVAL_S`` to pack the
+ended spans (:class:`Deferred`: let go of the graph's objects, see :mod:`._finish`); once
+per ``interval`` (or for a full batch, or a ``flush``) it builds their records and appends
+them, in one burst, to every sink's queue, and wakes the sinks' workers. With nothing
+queued, no thread wakes. Each worker hands its sink a batch and guards the call: a slow,
+failing or crashing sink neither slows the graph nor the other sinks. When a queue is
+full the record is dropped for that sink and counted in :class:`Health`
+(``reason="queue_full"``), never silently.
 
 The dispatchers of a process are flushed at its exit and renewed in a forked child
 (:mod:`._open_dispatchers`).
@@ -28,7 +30,7 @@ from typing import Any
 from . import _guard
 from . import _open_dispatchers as _open
 from ._health import Health
-from ._sink_worker import HealthHooks, Marker, SinkWorker, take_records
+from ._sink_worker import HealthHooks, Marker, SinkWorker
 from .events import Record
 from .sinks.base import Sink
 
@@ -60,12 +62,17 @@ class Deferred:
 
 class _Flush:
     """Put in the intake by ``flush``: everything before it goes to the sinks, then each
-    sink's marker."""
+    sink's marker. Pending (registered with the dispatcher) while its flush waits: a
+    shutdown releases every pending request when it ends (see :meth:`Dispatcher.flush`)."""
 
     __slots__ = ("markers",)
 
     def __init__(self, markers: list[tuple[SinkWorker, Marker]]) -> None:
         self.markers = markers
+
+    def release(self) -> None:
+        for _, marker in self.markers:
+            marker.release()
 
 
 class Dispatcher:
@@ -98,6 +105,10 @@ class Dispatcher:
         self._bind_sinks()
         self.max_queue = max_queue
         self.batch_size = batch_size
+        #: items that make the dispatcher hand over early: in the intake (a wake-up), or
+        #: packed. A queue smaller than two batches is handed over by about half full (a
+        #: quarter in each), not only once per ``interval``: it would fill up, and drop.
+        self._wake_at = max(1, min(batch_size, max_queue // 4))
         self.interval = interval
         self._intake: deque[Any] = deque()  #: what the graph's path emitted
         self._ready: deque[Any] = deque()  #: packed, waiting for the next hand-over
@@ -119,6 +130,13 @@ class Dispatcher:
         self._losses = self.health.losses(self._sink_names)
         self._closed = False
         self._warned_closed = False  #: the warning about records after shutdown was given
+        self._warned_dead = False  #: the warning about a thread that died was given
+        #: what the shutdown returned (returned again by later calls); True for a forked
+        #: child's copy of a dispatcher the parent was shutting down (nothing of its own)
+        self._shutdown_ok = True
+        self._shut = threading.Event()  #: the shutdown is over: set, then pending released
+        self._pending: set[_Flush] = set()  #: the requests of the flushes waiting now
+        self._pending_lock = threading.Lock()
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         #: set in a forked child until its first emit or flush starts the threads
@@ -157,7 +175,7 @@ class Dispatcher:
             if self._forked:  # the first record of a forked child: start its threads
                 self._restart()
             self._wake.set()
-        elif n + 1 == self.batch_size:
+        elif n + 1 == self._wake_at:
             self._full.set()
 
     def emit_many(self, records: Sequence[Record]) -> None:
@@ -172,7 +190,13 @@ class Dispatcher:
         child's copies of what the parent had queued are let go: the parent exports it."""
         self._lock = threading.Lock()  # a parent's thread may have held it at the fork
         self._start_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending = set()  # the parent's flushes: not waiting in the child
         if self._closed:  # shut down (or shutting down) in the parent: nothing to resume
+            # nothing to wait for in the child (if the parent was in the middle of it, its
+            # _shutdown_ok is still the initial True: the child has nothing of its own)
+            self._shut = threading.Event()
+            self._shut.set()
             _open.live.discard(self)
             return
         health = fresh.get(self.health)
@@ -233,7 +257,7 @@ class Dispatcher:
             while True:
                 self._pack(intake, ready)
                 left = deadline - time.monotonic()
-                if self._stopping or self._flushing or len(ready) >= self.batch_size:
+                if self._stopping or self._flushing or len(ready) >= self._wake_at:
                     break
                 if left <= 0:
                     break
@@ -256,7 +280,7 @@ class Dispatcher:
             if isinstance(item, Deferred):
                 try:
                     item = item.pack()
-                except Exception as exc:
+                except BaseException as exc:  # SystemExit, CancelledError: the thread goes on
                     self._drop_for_all("finish_error")
                     _guard.report("dispatcher: packing a span", exc)
                     continue
@@ -275,7 +299,7 @@ class Dispatcher:
             if type(item) is tuple or isinstance(item, Deferred):
                 try:
                     record = self._record_of(item)
-                except Exception as exc:
+                except BaseException as exc:  # SystemExit, CancelledError: the thread goes on
                     self._drop_for_all("finish_error")
                     _guard.report("dispatcher: building a record", exc)
                     continue
@@ -303,67 +327,158 @@ class Dispatcher:
     # -- flush and shutdown -------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every record emitted so far has been exported by every sink and each
-        sink has flushed its own buffers, or until ``timeout`` seconds (default
-        ``flush_timeout``) pass. Then the sinks' ``health_changed`` hooks run (the merged
-        Prometheus view holds every count so far).
+        sink has flushed its own buffers (and the sinks' ``health_changed`` hooks ran, on
+        the sinks' workers: the merged Prometheus view holds every count so far), or until
+        ``timeout`` seconds (default ``flush_timeout``) pass. Never waits longer.
 
-        True when everything got out in time: False when the time limit passed first, or
-        when, since the previous flush ended (or the dispatcher started), a record was
-        dropped for one of the sinks (any reason) or an export or sink flush failed."""
+        True when everything got out in time: False when the time limit passed first, when
+        a sink's worker (or the dispatcher's thread) is no longer running while the
+        dispatcher is open (something killed it: logged once), or when, since the previous
+        flush ended (or the dispatcher started), a record was dropped for one of the sinks
+        (any reason) or an export or sink flush failed.
+
+        A flush that was waiting when the dispatcher was shut down (by another thread)
+        returns once that shutdown is over (or at its own time limit, if sooner), with what
+        the shutdown returned: the shutdown, not this flush, saw the records out (or
+        dropped them). A flush called after the shutdown ended waits for nothing."""
         if self._forked:
             self._restart()
-        before = self._losses
         timeout = self.flush_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        markers = [(w, Marker(deadline)) for w in self._workers if w.thread.is_alive()]
-        if not self._thread.is_alive():
-            ok = not self._intake and not markers
-        else:
-            self._intake.append(_Flush(markers))
-            self._flushing = True
-            self._wake.set()
-            self._full.set()
-            ok = True
-            for _, m in markers:
-                ok = m.done.wait(max(0.0, deadline - time.monotonic())) and ok
-            self._health_hooks()
+        return self._flush(time.monotonic() + timeout)
+
+    def _flush(self, deadline: float) -> bool:
+        before = self._losses
+        ok = self._shut.is_set() or self._await(deadline)
         self._losses = now = self.health.losses(self._sink_names)
         return ok and now == before
 
-    def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush, stop the threads and shut the sinks down. Safe to call twice."""
-        with self._lock:
-            if self._closed:
-                return True
-            timeout = self.flush_timeout if timeout is None else timeout
-            deadline = time.monotonic() + timeout
-            ok = self.flush(timeout)
-            self._closed = True
-            self._stopping = True
+    def _await(self, deadline: float) -> bool:
+        """Send a flush request through the threads, and wait for it (see :meth:`flush`)."""
+        request = _Flush([])
+        with self._pending_lock:
+            self._pending.add(request)
+        try:
+            if self._shut.is_set():  # shut down meanwhile: it may not have seen the request
+                return self._shutdown_ok
+            return self._await_request(request, deadline)
+        finally:
+            with self._pending_lock:
+                self._pending.discard(request)
+
+    def _await_request(self, request: _Flush, deadline: float) -> bool:
+        carried = self._thread.is_alive()
+        alive = [w for w in self._workers if w.thread.is_alive()]
+        complete = carried and len(alive) == len(self._workers)
+        stopping = self._stopping  # read after the threads: set before they are stopped
+        if not complete and not stopping:
+            self._warn_dead(carried, alive)
+        if carried:
+            request.markers = [(w, Marker(deadline)) for w in alive]
+            self._intake.append(request)
+            self._flushing = True
             self._wake.set()
             self._full.set()
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-            for w in self._workers:
-                w.stopping = True
-                w.wake.set()
-            for w in self._workers:
-                w.thread.join(max(0.0, deadline - time.monotonic()))
-                ok = ok and not w.thread.is_alive()
-            # What is still queued at the deadline, or being exported by a late worker, is
-            # dropped, once: taken out of the queues, and the batch in flight disowned (its
-            # export, returning or failing later, counts for nothing).
-            left_in_intake = take_records(self._intake, (_Flush,))
-            left_in_intake += take_records(self._ready, (_Flush,))
-            for w in self._workers:
-                left = left_in_intake + w.give_up()
-                if left:
-                    self.health.drop(w.sink.name, "shutdown", left)
-            self._health_hooks.close()  # no call follows a sink's shutdown
-            for w in self._workers:
-                ok = w.shut_down_sink(max(0.0, deadline - time.monotonic())) and ok
-            _open.live.discard(self)
+        hooks_here = not request.markers and not stopping and self._health_hooks
+        if hooks_here and time.monotonic() < deadline:  # no worker runs them (one died)
+            self._health_hooks(deadline)
+        in_time = True
+        for _, m in request.markers:
+            in_time = m.done.wait(max(0.0, deadline - time.monotonic())) and in_time
+        if not in_time:
+            return False
+        if (not complete and stopping) or any(m.released for _, m in request.markers):
+            # A shutdown took this flush over (its request, or a sink's thread, stopped):
+            # what the shutdown returns is the answer.
+            return self._shut.wait(max(0.0, deadline - time.monotonic())) and self._shutdown_ok
+        return complete
+
+    def _warn_dead(self, carried: bool, alive: list[SinkWorker]) -> None:
+        if self._warned_dead:
+            return
+        self._warned_dead = True
+        dead = [w.sink.name for w in self._workers if w not in alive]
+        logger.warning(
+            "langgraph-observe: a thread of this handler ended while it is open (%s): "
+            "records for %s are no longer exported; flush() returns False",
+            ", ".join(
+                ([] if carried else ["the dispatcher's thread"])
+                + [f"sink {name}'s worker" for name in dead]
+            ),
+            "every sink" if not carried else ", ".join(dead),
+        )
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, stop the threads and shut the sinks down, within ``timeout`` seconds
+        (default ``flush_timeout``). Safe to call twice, and from several threads: a call
+        made while another one runs waits for it within its own time limit (False when
+        that passes first); once the dispatcher is shut down, every call returns what the
+        shutdown returned. Flushes waiting meanwhile are released when it ends."""
+        timeout = self.flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=min(max(0.0, timeout), threading.TIMEOUT_MAX)):
+            return False  # another shutdown is still at it
+        try:
+            if self._closed:
+                return self._shutdown_ok
+            ok = False
+            try:
+                ok = self._shut_down(deadline)
+            finally:
+                if self._closed:
+                    self._shutdown_ok = ok
+                    self._shut.set()
+                    with self._pending_lock:
+                        pending = list(self._pending)
+                    for request in pending:  # flushes still waiting: released, see flush()
+                        request.release()
             return ok
+        finally:
+            self._lock.release()
+
+    def _shut_down(self, deadline: float) -> bool:
+        ok = self._flush(deadline)
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        self._full.set()
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        for w in self._workers:
+            w.stopping = True
+            w.wake.set()
+        for w in self._workers:
+            w.thread.join(max(0.0, deadline - time.monotonic()))
+            ok = ok and not w.thread.is_alive()
+        # What is still queued at the deadline, or being exported by a late worker, is
+        # dropped, once: taken out of the queues, and the batch in flight disowned (its
+        # export, returning or failing later, counts for nothing). The flush requests still
+        # in the queues are released (their flushes then return what this shutdown returns).
+        left_in_intake = _take_intake(self._intake) + _take_intake(self._ready)
+        for w in self._workers:
+            left = left_in_intake + w.give_up()
+            if left:
+                self.health.drop(w.sink.name, "shutdown", left)
+        self._health_hooks.close()  # no call follows a sink's shutdown
+        for w in self._workers:
+            ok = w.shut_down_sink(max(0.0, deadline - time.monotonic())) and ok
+        _open.live.discard(self)
+        return ok
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _take_intake(q: deque[Any]) -> int:
+    """Empty the intake (or the ready queue) at shutdown: the number of records (and ended
+    spans) it held. The flush requests in it are released."""
+    n = 0
+    while q:
+        try:
+            item = q.popleft()
+        except IndexError:  # the dispatcher's thread, past the time limit, took the last
+            break
+        if isinstance(item, _Flush):
+            item.release()
+        else:
+            n += 1
+    return n

@@ -219,7 +219,7 @@ def test_shutdown_is_false_when_a_sinks_shutdown_raises():
     errors = _guard.internal_errors
     assert d.shutdown(5) is False
     assert _guard.internal_errors > errors  # reported through the guard
-    assert d.shutdown(5) is True  # already shut down: nothing left to fail
+    assert d.shutdown(5) is False  # what the shutdown returned
 
 
 # -- Prometheus multiprocess mode: the merged view after flush ------------------------------
