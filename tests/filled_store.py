@@ -132,3 +132,14 @@ def fill_store(
     writer_sink.export(records)
     writer_sink.shutdown(5)
     return filled
+
+
+def store_of(tmp_path: Path, records: Any) -> Path:
+    """A store file holding ``records`` (written through a ``LocalStoreSink``)."""
+    from langgraph_observe.sinks.local import LocalStoreSink
+
+    path = tmp_path / "traces.db"
+    sink = LocalStoreSink(path)
+    sink.export(records)
+    sink.shutdown(5)
+    return path

@@ -21,6 +21,7 @@ from langgraph_observe.events import Record
 from langgraph_observe.sinks.base import BaseSink
 
 from ._prometheus_records import one_run
+from .blocking_sink import Blocking
 from .subprocesses import run_python
 
 pytestmark = pytest.mark.unit
@@ -44,20 +45,6 @@ class Collecting(BaseSink):
     def flush(self, timeout: float) -> None:
         if self.raise_in_flush is not None:
             raise self.raise_in_flush
-
-
-class Blocking(BaseSink):
-    """Its export waits until released (at most 30 s)."""
-
-    name = "blocking"
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def export(self, records: Sequence[Record]) -> None:
-        self.entered.set()
-        self.release.wait(30)
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:

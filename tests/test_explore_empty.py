@@ -14,7 +14,7 @@ from langgraph_observe import explore  # noqa: E402
 from langgraph_observe.explore.summaries import model_calls  # noqa: E402
 from langgraph_observe.store import LocalStore, TraceNotFound  # noqa: E402
 
-from .filled_store import fill_store  # noqa: E402
+from .filled_store import fill_store, store_of  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +64,7 @@ def test_a_persona_timeline_without_nodes_has_the_dtypes_of_one_with_nodes(tmp_p
     full = explore.persona_timeline(filled.ok_trace_ids[0], store=filled.path)
     ctx, t0 = TraceContext(trace_id="e" * 32, workflow="wf"), 10**18
     root = SpanRecord(ctx, "1" * 16, None, "wf", SpanKind.WORKFLOW, t0, t0 + 10**6)
-    empty = explore.persona_timeline("eeee", store=_store_of(tmp_path, [root]))
+    empty = explore.persona_timeline("eeee", store=store_of(tmp_path, [root]))
     assert empty.empty and not full.empty
     assert dict(empty.dtypes.astype(str)) == dict(full.dtypes.astype(str))
 
@@ -146,14 +146,4 @@ def _store_with_tables(tmp_path):
     writer = StoreWriter(path)
     writer.write([])
     writer.close()
-    return path
-
-
-def _store_of(tmp_path, records):
-    from langgraph_observe.sinks.local import LocalStoreSink
-
-    path = tmp_path / "traces.db"
-    sink = LocalStoreSink(path)
-    sink.export(records)
-    sink.shutdown(5)
     return path

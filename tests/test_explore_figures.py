@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
 from langgraph_observe import explore  # noqa: E402
 from langgraph_observe.store import LocalStore, TraceNotFound  # noqa: E402
 
-from .filled_store import fill_store  # noqa: E402
+from .filled_store import fill_store, store_of  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -156,16 +156,6 @@ def test_missing_matplotlib_gives_install_hint(monkeypatch, filled):
         explore.cost_chart(store=filled.path)
 
 
-def _store_of(tmp_path, records):
-    from langgraph_observe.sinks.local import LocalStoreSink
-
-    path = tmp_path / "traces.db"
-    sink = LocalStoreSink(path)
-    sink.export(records)
-    sink.shutdown(5)
-    return path
-
-
 def test_waterfall_axis_covers_a_trace_whose_root_has_not_landed(tmp_path):
     from langgraph_observe.events import SpanKind, SpanRecord, TraceContext
 
@@ -175,7 +165,7 @@ def test_waterfall_axis_covers_a_trace_whose_root_has_not_landed(tmp_path):
                    10**18 + 10 * i * ms, 10**18 + 10 * (i + 1) * ms)
         for i in range(4)
     ]  # fmt: skip
-    fig = explore.waterfall("a" * 8, store=_store_of(tmp_path, nodes))
+    fig = explore.waterfall("a" * 8, store=store_of(tmp_path, nodes))
     (ax,) = fig.axes
     assert max(p.get_x() + p.get_width() for p in ax.patches) == pytest.approx(40.0)
     assert ax.get_xlim()[1] >= 40.0
@@ -199,7 +189,7 @@ def test_summaries_count_a_missing_total_as_input_plus_output_and_bools_are_no_m
         ScoreRecord(ctx.trace_id, "has_citation", False, t0, passed=False, source="gate"),
         ScoreRecord(ctx.trace_id, "has_citation", True, t0 + 1, passed=True, source="gate"),
     ]  # fmt: skip
-    path = _store_of(tmp_path, records)
+    path = store_of(tmp_path, records)
     assert list(explore.cost_summary(store=path)["total_tokens"]) == [120]
     assert list(explore.token_summary(store=path)["total_tokens"]) == [120]
     assert list(explore.persona_timeline("b" * 8, store=path)["total_tokens"]) == [120]
@@ -215,7 +205,7 @@ def test_waterfall_of_a_run_with_no_span_stored_yet(tmp_path):
     ctx = TraceContext(trace_id="ab" * 16, workflow="long-job")
     started = WorkflowStarted(trace=ctx, span_id="cd" * 8, name="long-job",
                               start_ns=time.time_ns())  # fmt: skip
-    fig = explore.waterfall("abab", store=_store_of(tmp_path, [started]))
+    fig = explore.waterfall("abab", store=store_of(tmp_path, [started]))
     (ax,) = fig.axes
     assert not ax.patches
     assert "no spans stored yet" in ax.texts[0].get_text()

@@ -24,6 +24,7 @@ from langgraph_observe.sinks.base import BaseSink
 from langgraph_observe.sinks.prometheus import PrometheusSink
 
 from ._prometheus_records import one_run
+from .blocking_sink import Blocking
 from .forking import exit_code
 
 pytestmark = pytest.mark.unit
@@ -31,21 +32,6 @@ pytestmark = pytest.mark.unit
 DROPPED = f"{PREFIX}spans_dropped_total"
 ERRORS = f"{PREFIX}sink_export_errors_total"
 DEPTH = f"{PREFIX}sink_queue_depth"
-
-
-class Blocking(BaseSink):
-    """Its export waits until released, then fails."""
-
-    name = "blocking"
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def export(self, records: Sequence[Record]) -> None:
-        self.entered.set()
-        self.release.wait(30)
-        raise RuntimeError("gave up waiting for the backend")
 
 
 class Flaky(BaseSink):
@@ -94,7 +80,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def test_the_batch_in_flight_at_shutdowns_time_limit_is_counted_once():
-    sink = Blocking()
+    sink = Blocking(fail=True)
     d = Dispatcher([sink], interval=0.01)
     stuck = one_run("stuck")
     d.emit_many(stuck)
