@@ -16,7 +16,6 @@ runs and threads, and every callback is guarded: no exception of ours reaches th
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -35,9 +34,8 @@ else:
 
 from .. import semconv as sc
 from .._hooks import Hooks
-from .._tracer import Tracer
 from ..config import Settings
-from ..dispatch import Dispatcher, Health
+from ..dispatch import Health
 from ..errors import ObserveControlError
 from ..events import SpanKind
 from ..sinks.base import Sink
@@ -52,6 +50,7 @@ from ._callbacks import (
     step_of,
 )
 from ._guarding import guard_callback, swallow
+from ._setup import build, shut_down_in_background
 
 __all__ = ["CallbackHandler"]
 
@@ -88,50 +87,14 @@ class CallbackHandler(_Base):
         **settings_kwargs: Any,
     ) -> None:
         super().__init__()
-        from ..config_file import resolve_config
-
-        observe_config = resolve_config(config)
-        if config is not None and hooks is not None and observe_config is not None:
-            _refuse_features_beside_hooks(observe_config)
-        if settings is None:
-            file_values = dict(observe_config.settings) if observe_config is not None else None
-            settings = Settings.resolve(file_values, **settings_kwargs)
-        elif settings_kwargs:
-            settings = Settings.resolve(**{**settings.__dict__, **settings_kwargs})
-        self.settings = settings
-        if sinks is None:
-            from ..sinks.auto import default_sinks
-
-            sinks = default_sinks(settings)
-        sinks = tuple(sinks)
-        if hooks is None:
-            from .._defaults import default_hooks
-
-            hooks = default_hooks(settings, observe_config, sinks)
-        else:  # day/month budgets must be read from the file the sinks write them to
-            from .._defaults import check_hooks
-
-            check_hooks(hooks, sinks)
-        self.dispatcher = Dispatcher(
-            sinks,
-            max_queue=settings.queue_size,
-            interval=settings.flush_interval,
-            flush_timeout=settings.flush_timeout,
-            health=health,
-        )
-        self.tracer = Tracer(
-            self.dispatcher,
-            hooks,
-            capture_io=settings.capture_io,
-            max_payload_chars=settings.max_payload_chars,
-            keep_plumbing=settings.keep_plumbing,
-            max_open_runs=settings.max_open_runs,
+        self.settings, self.dispatcher, self.tracer = build(
+            sinks, settings, hooks, health, config, settings_kwargs
         )
         # A handler dropped without shutdown() (one made per request, say) must not leave
         # its threads, files and connections behind: its dispatcher is shut down in the
         # background once the handler is garbage-collected (never on the collecting thread,
         # which may be a graph's). At interpreter exit the exit flush does it instead.
-        self._finalizer = weakref.finalize(self, _shut_down_in_background, self.dispatcher)
+        self._finalizer = weakref.finalize(self, shut_down_in_background, self.dispatcher)
         self._finalizer.atexit = False
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -423,36 +386,3 @@ class CallbackHandler(_Base):
             span.add_event(
                 "retry", {"attempt": attempt, "error.type": type(exc).__name__ if exc else ""}
             )
-
-
-def _refuse_features_beside_hooks(config: Any) -> None:
-    """``config=`` and ``hooks=`` together: the hooks would silently replace the config's
-    personas, budgets, gates, prices and node mapping (its core settings still apply)."""
-    budgets = config.budgets
-    from ..budgets import BudgetPolicy
-
-    has = [
-        name
-        for name, value in (
-            ("personas", config.personas),
-            ("gates", config.gates),
-            ("prices", config.prices),
-            ("nodes", config.nodes),
-            ("budgets", budgets != BudgetPolicy()),
-        )
-        if value
-    ]
-    if has:
-        raise ValueError(
-            f"CallbackHandler(config=..., hooks=...): {config.source} sets {', '.join(has)}, "
-            "which the given hooks would replace; build the hooks from the config "
-            "(FeatureHooks(config, ...)) or pass only one of the two"
-        )
-
-
-def _shut_down_in_background(dispatcher: Dispatcher) -> None:
-    """The dispatcher of a handler that was garbage-collected: flushed and stopped on a
-    thread of its own."""
-    threading.Thread(
-        target=dispatcher.shutdown, name="langgraph-observe-close", daemon=True
-    ).start()
