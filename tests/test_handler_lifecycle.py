@@ -13,6 +13,7 @@ import pytest
 
 from langgraph_observe import CallbackHandler, FeatureHooks, SpanKind
 from langgraph_observe._hooks import Hooks
+from langgraph_observe._open_dispatchers import live as _live
 from langgraph_observe.sinks.local import LocalStoreSink
 from langgraph_observe.store import LocalStore
 from langgraph_observe.testing import InMemorySink
@@ -35,9 +36,15 @@ def test_handlers_dropped_without_shutdown_leave_nothing_behind(tmp_path: Path) 
         graph.invoke({"log": []}, {"callbacks": [handler]})
         del handler
     gc.collect()
+
+    def ours_open() -> bool:
+        sinks = [s for d in list(_live) for s in d.sinks]
+        return any(isinstance(s, LocalStoreSink) and s.path == path for s in sinks)
+
     deadline = time.monotonic() + 20
-    while len(_library_threads()) > before and time.monotonic() < deadline:
+    while (ours_open() or len(_library_threads()) > before) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not ours_open()  # every dropped handler's dispatcher was shut down
     assert len(_library_threads()) <= before, [t.name for t in _library_threads()]
     with LocalStore(path) as store:  # and what they recorded got out
         assert len(store.traces(limit=100)) == 40

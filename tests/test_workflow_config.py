@@ -92,9 +92,13 @@ def test_a_dropped_workflow_is_shut_down_and_its_records_kept():
         wf.invoke({"log": []})
         del wf
     gc.collect()
+
+    def still_open() -> bool:
+        return any(d for d in list(_live) if d.sinks and d.sinks[0] is sink)
+
     deadline = time.monotonic() + 10
-    while _observe_threads() > before and time.monotonic() < deadline:
+    while (still_open() or _observe_threads() > before) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not still_open()  # every dropped workflow's dispatcher was shut down
     assert _observe_threads() <= before  # (threads of earlier tests may end meanwhile)
     assert len(sink.spans(SpanKind.WORKFLOW)) == 5  # flushed before it stopped
-    assert not any(d for d in _live if d.sinks and d.sinks[0] is sink)
