@@ -413,6 +413,8 @@ class Dispatcher:
         made while another one runs waits for it within its own time limit (False when
         that passes first); once the dispatcher is shut down, every call returns what the
         shutdown returned. Flushes waiting meanwhile are released when it ends."""
+        if self._forked:  # a forked child's copy, not used yet: its threads, to stop them
+            self._restart()
         timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         if not self._lock.acquire(timeout=min(max(0.0, timeout), threading.TIMEOUT_MAX)):

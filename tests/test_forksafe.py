@@ -4,6 +4,7 @@ encoding: the child does not hang on the lock, and loads the encoding itself."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 
@@ -119,3 +120,17 @@ def test_an_encoding_loading_at_the_fork_is_loaded_again_in_the_child():
         assert in_child(child) == "encoding cl100k_base"
     finally:
         go_on.set()
+
+
+def test_a_handler_a_child_never_used_shuts_down_cleanly(caplog):
+    sink = InMemorySink()
+    handler = CallbackHandler(sinks=[sink])
+
+    def work() -> list:
+        with caplog.at_level(logging.WARNING, logger="langgraph_observe"):
+            ok = handler.shutdown(5)
+        return [ok, [r.getMessage() for r in caplog.records]]
+
+    ok, warnings = in_child(work)
+    assert ok is True and warnings == []
+    assert handler.shutdown(5)  # the parent's own, untouched
