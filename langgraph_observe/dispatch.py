@@ -14,8 +14,8 @@ failing or crashing sink neither slows the graph nor the other sinks. When a que
 full the record is dropped for that sink and counted in :class:`Health`
 (``reason="queue_full"``), never silently.
 
-The dispatchers of a process are flushed at its exit and renewed in a forked child
-(:mod:`._open_dispatchers`).
+How a dispatcher flushes and shuts down is in :mod:`._dispatch_stop`. The dispatchers of
+a process are flushed at its exit and renewed in a forked child (:mod:`._open_dispatchers`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from typing import Any
 
 from . import _guard
 from . import _open_dispatchers as _open
+from ._dispatch_stop import FlushRequest, await_flush, shut_down
 from ._health import Health
-from ._sink_worker import HealthHooks, Marker, SinkWorker
+from ._sink_worker import HealthHooks, SinkWorker
 from .events import Record
 from .sinks.base import Sink
 
@@ -58,21 +59,6 @@ class Deferred:
     def record(self) -> Record | None:  # pragma: no cover - abstract
         """The record (None: nothing to send)."""
         raise NotImplementedError
-
-
-class _Flush:
-    """Put in the intake by ``flush``: everything before it goes to the sinks, then each
-    sink's marker. Pending (registered with the dispatcher) while its flush waits: a
-    shutdown releases every pending request when it ends (see :meth:`Dispatcher.flush`)."""
-
-    __slots__ = ("markers",)
-
-    def __init__(self, markers: list[tuple[SinkWorker, Marker]]) -> None:
-        self.markers = markers
-
-    def release(self) -> None:
-        for _, marker in self.markers:
-            marker.release()
 
 
 class Dispatcher:
@@ -135,7 +121,7 @@ class Dispatcher:
         #: child's copy of a dispatcher the parent was shutting down (nothing of its own)
         self._shutdown_ok = True
         self._shut = threading.Event()  #: the shutdown is over: set, then pending released
-        self._pending: set[_Flush] = set()  #: the requests of the flushes waiting now
+        self._pending: set[FlushRequest] = set()  #: the requests of the flushes waiting now
         self._pending_lock = threading.Lock()
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -305,7 +291,7 @@ class Dispatcher:
                     continue
                 if record is not None:
                     records.append(record)
-            elif isinstance(item, _Flush):
+            elif isinstance(item, FlushRequest):
                 self._hand_over(records)
                 records = []
                 for worker, marker in item.markers:
@@ -348,64 +334,9 @@ class Dispatcher:
 
     def _flush(self, deadline: float) -> bool:
         before = self._losses
-        ok = self._shut.is_set() or self._await(deadline)
+        ok = self._shut.is_set() or await_flush(self, deadline)
         self._losses = now = self.health.losses(self._sink_names)
         return ok and now == before
-
-    def _await(self, deadline: float) -> bool:
-        """Send a flush request through the threads, and wait for it (see :meth:`flush`)."""
-        request = _Flush([])
-        with self._pending_lock:
-            self._pending.add(request)
-        try:
-            if self._shut.is_set():  # shut down meanwhile: it may not have seen the request
-                return self._shutdown_ok
-            return self._await_request(request, deadline)
-        finally:
-            with self._pending_lock:
-                self._pending.discard(request)
-
-    def _await_request(self, request: _Flush, deadline: float) -> bool:
-        carried = self._thread.is_alive()
-        alive = [w for w in self._workers if w.thread.is_alive()]
-        complete = carried and len(alive) == len(self._workers)
-        stopping = self._stopping  # read after the threads: set before they are stopped
-        if not complete and not stopping:
-            self._warn_dead(carried, alive)
-        if carried:
-            request.markers = [(w, Marker(deadline)) for w in alive]
-            self._intake.append(request)
-            self._flushing = True
-            self._wake.set()
-            self._full.set()
-        hooks_here = not request.markers and not stopping and self._health_hooks
-        if hooks_here and time.monotonic() < deadline:  # no worker runs them (one died)
-            self._health_hooks(deadline)
-        in_time = True
-        for _, m in request.markers:
-            in_time = m.done.wait(max(0.0, deadline - time.monotonic())) and in_time
-        if not in_time:
-            return False
-        if (not complete and stopping) or any(m.released for _, m in request.markers):
-            # A shutdown took this flush over (its request, or a sink's thread, stopped):
-            # what the shutdown returns is the answer.
-            return self._shut.wait(max(0.0, deadline - time.monotonic())) and self._shutdown_ok
-        return complete
-
-    def _warn_dead(self, carried: bool, alive: list[SinkWorker]) -> None:
-        if self._warned_dead:
-            return
-        self._warned_dead = True
-        dead = [w.sink.name for w in self._workers if w not in alive]
-        logger.warning(
-            "langgraph-observe: a thread of this handler ended while it is open (%s): "
-            "records for %s are no longer exported; flush() returns False",
-            ", ".join(
-                ([] if carried else ["the dispatcher's thread"])
-                + [f"sink {name}'s worker" for name in dead]
-            ),
-            "every sink" if not carried else ", ".join(dead),
-        )
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, stop the threads and shut the sinks down, within ``timeout`` seconds
@@ -424,7 +355,7 @@ class Dispatcher:
                 return self._shutdown_ok
             ok = False
             try:
-                ok = self._shut_down(deadline)
+                ok = shut_down(self, deadline)
             finally:
                 if self._closed:
                     self._shutdown_ok = ok
@@ -437,50 +368,6 @@ class Dispatcher:
         finally:
             self._lock.release()
 
-    def _shut_down(self, deadline: float) -> bool:
-        ok = self._flush(deadline)
-        self._closed = True
-        self._stopping = True
-        self._wake.set()
-        self._full.set()
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        for w in self._workers:
-            w.stopping = True
-            w.wake.set()
-        for w in self._workers:
-            w.thread.join(max(0.0, deadline - time.monotonic()))
-            ok = ok and not w.thread.is_alive()
-        # What is still queued at the deadline, or being exported by a late worker, is
-        # dropped, once: taken out of the queues, and the batch in flight disowned (its
-        # export, returning or failing later, counts for nothing). The flush requests still
-        # in the queues are released (their flushes then return what this shutdown returns).
-        left_in_intake = _take_intake(self._intake) + _take_intake(self._ready)
-        for w in self._workers:
-            left = left_in_intake + w.give_up()
-            if left:
-                self.health.drop(w.sink.name, "shutdown", left)
-        self._health_hooks.close()  # no call follows a sink's shutdown
-        for w in self._workers:
-            ok = w.shut_down_sink(max(0.0, deadline - time.monotonic())) and ok
-        _open.live.discard(self)
-        return ok
-
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-def _take_intake(q: deque[Any]) -> int:
-    """Empty the intake (or the ready queue) at shutdown: the number of records (and ended
-    spans) it held. The flush requests in it are released."""
-    n = 0
-    while q:
-        try:
-            item = q.popleft()
-        except IndexError:  # the dispatcher's thread, past the time limit, took the last
-            break
-        if isinstance(item, _Flush):
-            item.release()
-        else:
-            n += 1
-    return n
